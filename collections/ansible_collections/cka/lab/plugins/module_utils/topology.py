@@ -1,0 +1,767 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Logic behind the cka.lab.ip_topology module.
+
+Everything here is plain Python that never touches the machine by itself:
+
+* ``parse_topology()`` turns the module parameters into a ``Topology`` and
+  reports every invalid value at once (``TopologyError``);
+* ``read_state()`` reads what exists with ``ip -j ...`` through a ``run``
+  callable ``run(argv) -> (rc, stdout, stderr)``;
+* ``plan_present()`` / ``plan_absent()`` return the ``ip`` commands that
+  converge that state, together with the state they are expected to leave;
+* ``describe()`` renders the declared objects of a state for ``--diff``.
+
+Commands are argv lists whose first item is the word ``ip``; the caller
+swaps in the real binary path when it runs them.  The planner keeps a small
+model of the kernel up to date while it emits commands (a deleted veth end
+takes its peer with it, an address on an up link brings its connected
+route), so that later steps, check mode and the diff see the state the
+earlier commands will have left.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import shlex
+from dataclasses import dataclass, field
+
+ROOT = None  # the machine's own (root) network namespace
+IFNAME_MAX = 15  # IFNAMSIZ - 1
+NETNS_NAME_MAX = 255
+LINK_LOCAL_V6 = ipaddress.ip_network('fe80::/10')
+DEFAULT_METRIC = {4: 0, 6: 1024}  # what the kernel uses when none is given
+CONNECTED_METRIC = {4: 0, 6: 256}  # metric of the kernel's prefix routes
+
+
+class TopologyError(Exception):
+    """The declared topology is invalid; ``errors`` lists every problem."""
+
+    def __init__(self, errors):
+        super().__init__('; '.join(errors))
+        self.errors = errors
+
+
+class IpCommandError(Exception):
+    """An ``ip`` command failed (or printed something unreadable)."""
+
+    def __init__(self, argv, rc, stdout, stderr):
+        super().__init__('%s failed with rc %s: %s' % (command_string(argv), rc, stderr.strip()))
+        self.argv = argv
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def command_string(argv):
+    """How a command is shown to people: ``ip -n red link set lo up``."""
+    return shlex.join(['ip'] + list(argv[1:]))
+
+
+def ns_label(ns):
+    return 'the root namespace' if ns is ROOT else "namespace '%s'" % ns
+
+
+def is_link_local(addr):
+    return addr.version == 6 and addr.ip in LINK_LOCAL_V6
+
+
+# --------------------------------------------------------------------------
+# The declared topology
+# --------------------------------------------------------------------------
+
+@dataclass
+class DeclaredLink:
+    path: str  # argument path, e.g. "veth_pairs[0].peer"
+    kind: str  # 'bridge' or 'veth'
+    name: str
+    namespace: str | None
+    addresses: list = field(default_factory=list)  # ipaddress interfaces
+    master: str | None = None
+    peer: DeclaredLink | None = None  # the other end of a veth pair
+
+
+@dataclass
+class DeclaredRoute:
+    path: str
+    namespace: str | None
+    family: int
+    dst: object  # ipaddress network; 0.0.0.0/0 or ::/0 for "default"
+    via: object | None  # ipaddress address
+    dev: str | None
+    metric: int | None  # as declared; None lets the kernel pick
+
+    @property
+    def effective_metric(self):
+        return DEFAULT_METRIC[self.family] if self.metric is None else self.metric
+
+    @property
+    def dst_text(self):
+        return 'default' if self.dst.prefixlen == 0 else str(self.dst)
+
+
+@dataclass
+class Topology:
+    state: str
+    namespaces: list
+    bridges: list
+    veth_pairs: list  # (end, peer) tuples of DeclaredLink
+    routes: list
+
+    @property
+    def veth_ends(self):
+        return [end for pair in self.veth_pairs for end in pair]
+
+    @property
+    def links(self):
+        return self.bridges + self.veth_ends
+
+    def declares_link(self, namespace, name):
+        return any(link.namespace == namespace and link.name == name for link in self.links)
+
+
+def _ifname_problem(name):
+    size = len(name.encode('utf-8'))
+    if not 1 <= size <= IFNAME_MAX:
+        unit = 'characters' if size == len(name) else 'bytes in UTF-8'
+        return "'%s' is %d %s" % (name, size, unit)
+    if name in ('.', '..'):
+        return "'%s' is not allowed" % name
+    if any(c in '/:' or c.isspace() for c in name):
+        return "'%s' contains '/', ':' or whitespace" % name
+    if name == 'lo':
+        return "'lo' is the loopback link every namespace already has"
+    return None
+
+
+IFNAME_RULE = ("Linux interface names are 1-%d characters without '/', ':' or whitespace"
+               " (and not '.', '..' or 'lo')" % IFNAME_MAX)
+NETNS_RULE = "namespace names are 1-%d characters without '/' or whitespace, and not '.' or '..'" % NETNS_NAME_MAX
+
+
+def _netns_name_problem(name):
+    if not 1 <= len(name) <= NETNS_NAME_MAX:
+        return "'%s' is %d characters" % (name, len(name))
+    if name in ('.', '..') or '/' in name or any(c.isspace() for c in name):
+        return "'%s' is not a valid namespace name" % name
+    return None
+
+
+def _parse_interface(text):
+    """'192.168.15.1/24' -> IPv4Interface; None when it is not that form."""
+    if not isinstance(text, str) or text.count('/') != 1:
+        return None
+    try:
+        return ipaddress.ip_interface(text.strip())
+    except ValueError:
+        return None
+
+
+def _declared(names):
+    return ', '.join(names) if names else 'none'
+
+
+def parse_topology(params):
+    """Build a Topology from module parameters, or raise TopologyError listing every problem."""
+    errors = []
+    namespaces = []
+    for i, item in enumerate(params.get('namespaces') or []):
+        path = 'namespaces[%d].name' % i
+        name = item['name']
+        problem = _netns_name_problem(name)
+        if problem:
+            errors.append('%s: %s; %s' % (path, problem, NETNS_RULE))
+        elif name in namespaces:
+            errors.append("%s: '%s' is declared twice (also namespaces[%d].name); namespace names must be unique"
+                          % (path, name, namespaces.index(name)))
+        namespaces.append(name)
+
+    def check_namespace(path, value):
+        if value is not None and value not in namespaces:
+            errors.append("%s: '%s' is not a namespace declared in namespaces (declared: %s); "
+                          "use null for the root namespace" % (path, value, _declared(namespaces)))
+
+    def make_link(path, kind, item):
+        link = DeclaredLink(path=path, kind=kind, name=item['name'], namespace=item.get('namespace'),
+                            master=item.get('master'))
+        problem = _ifname_problem(link.name)
+        if problem:
+            errors.append('%s.name: %s; %s' % (path, problem, IFNAME_RULE))
+        check_namespace(path + '.namespace', link.namespace)
+        for k, text in enumerate(item.get('addresses') or []):
+            addr = _parse_interface(text)
+            if addr is None:
+                errors.append("%s.addresses[%d]: '%s' is not an interface address in CIDR form; "
+                              "use ADDRESS/PREFIXLEN such as 192.168.15.1/24 or fd00::1/64" % (path, k, text))
+            else:
+                link.addresses.append(addr)
+        return link
+
+    bridges = [make_link('bridges[%d]' % i, 'bridge', item)
+               for i, item in enumerate(params.get('bridges') or [])]
+    veth_pairs = []
+    for i, item in enumerate(params.get('veth_pairs') or []):
+        end = make_link('veth_pairs[%d]' % i, 'veth', item)
+        peer = make_link('veth_pairs[%d].peer' % i, 'veth', item['peer'])
+        end.peer, peer.peer = peer, end
+        veth_pairs.append((end, peer))
+    links = bridges + [end for pair in veth_pairs for end in pair]
+
+    # Interface names are unique per namespace, across bridges and veth ends.
+    seen = {}
+    for link in links:
+        key = (link.namespace, link.name)
+        if key in seen:
+            errors.append("%s.name: '%s' is already declared in %s by %s.name; "
+                          "interface names must be unique within a namespace"
+                          % (link.path, link.name, ns_label(link.namespace), seen[key]))
+        else:
+            seen[key] = link.path
+
+    # A master must be a bridge declared in the same namespace as the end.
+    for link in links:
+        if link.master is None:
+            continue
+        there = [b.name for b in bridges if b.namespace == link.namespace]
+        if link.master not in there:
+            errors.append("%s.master: '%s' is not a bridge declared in %s (declared there: %s)"
+                          % (link.path, link.master, ns_label(link.namespace), _declared(there)))
+
+    # Each IP once; subnets of different links in one namespace must not overlap.
+    placed = []  # (path, link, address)
+    for link in links:
+        for k, addr in enumerate(link.addresses):
+            path = '%s.addresses[%d]' % (link.path, k)
+            for other_path, other_link, other in placed:
+                if other.ip == addr.ip:
+                    errors.append('%s: IP %s is already declared at %s; each IP may be declared once'
+                                  % (path, addr.ip, other_path))
+                elif (other_link is not link and other_link.namespace == link.namespace
+                      and other.version == addr.version and not is_link_local(addr)
+                      and other.network.overlaps(addr.network)):
+                    errors.append('%s: subnet %s overlaps %s of %s on another link in %s; '
+                                  'links in one namespace need separate subnets'
+                                  % (path, addr.network, other.network, other_path, ns_label(link.namespace)))
+            placed.append((path, link, addr))
+
+    routes = []
+    for i, item in enumerate(params.get('routes') or []):
+        route = _parse_route('routes[%d]' % i, item, errors, check_namespace)
+        if route is None:
+            continue
+        for other in routes:
+            if (other.namespace, other.family, other.dst, other.effective_metric) == \
+                    (route.namespace, route.family, route.dst, route.effective_metric):
+                errors.append('%s: duplicates %s (same namespace, dst and metric); '
+                              'the kernel keeps one route per destination and metric' % (route.path, other.path))
+                break
+        if route.namespace is not ROOT and route.namespace in namespaces:
+            _check_route_in_namespace(route, links, errors)
+        routes.append(route)
+
+    if errors:
+        raise TopologyError(errors)
+    return Topology(state=params.get('state') or 'present', namespaces=namespaces, bridges=bridges,
+                    veth_pairs=veth_pairs, routes=routes)
+
+
+def _parse_route(path, item, errors, check_namespace):
+    namespace, dst_text, via_text, dev, metric = (item.get(k) for k in ('namespace', 'dst', 'via', 'dev', 'metric'))
+    count = len(errors)
+    check_namespace(path + '.namespace', namespace)
+    via = None
+    if via_text is not None:
+        try:
+            via = ipaddress.ip_address(via_text.strip())
+        except ValueError:
+            errors.append("%s.via: '%s' is not an IP address; use a gateway address such as 192.168.15.5"
+                          % (path, via_text))
+    if via_text is None and dev is None:
+        errors.append('%s: has neither via nor dev; give a gateway (via), an output link (dev), or both' % path)
+    if dev is not None:
+        problem = _ifname_problem(dev) if dev != 'lo' else None
+        if problem:
+            errors.append('%s.dev: %s; %s' % (path, problem, IFNAME_RULE))
+    if metric is not None and not 0 <= metric <= 0xFFFFFFFF:
+        errors.append('%s.metric: %d is out of range; a metric is 0-4294967295' % (path, metric))
+
+    dst = None
+    if dst_text.strip() == 'default':
+        family = via.version if via is not None else 4
+        dst = ipaddress.ip_network('0.0.0.0/0' if family == 4 else '::/0')
+    else:
+        try:
+            dst = ipaddress.ip_network(dst_text.strip())
+        except ValueError:
+            try:
+                network = ipaddress.ip_network(dst_text.strip(), strict=False)
+                errors.append("%s.dst: '%s' is not a network address (host bits set; the network is %s); "
+                              "use a network such as 192.168.1.0/24 or the word 'default'" % (path, dst_text, network))
+            except ValueError:
+                errors.append("%s.dst: '%s' is not a network in CIDR form; "
+                              "use a network such as 192.168.1.0/24 or the word 'default'" % (path, dst_text))
+    if dst is not None and via is not None and dst.version != via.version:
+        errors.append('%s.via: %s is IPv%d but dst %s is IPv%d; a gateway must be of the family of its destination'
+                      % (path, via, via.version, dst_text, dst.version))
+    if len(errors) != count or dst is None:
+        return None
+    return DeclaredRoute(path=path, namespace=namespace, family=dst.version, dst=dst, via=via, dev=dev,
+                         metric=metric)
+
+
+def _check_route_in_namespace(route, links, errors):
+    """In a namespace the module builds, it knows every link: check what the kernel would refuse."""
+    here = [link for link in links if link.namespace == route.namespace]
+    if route.dev is not None and route.dev != 'lo' and route.dev not in [link.name for link in here]:
+        errors.append("%s.dev: '%s' is not a link declared in %s (declared there: %s)"
+                      % (route.path, route.dev, ns_label(route.namespace), _declared([link.name for link in here])))
+        return
+    if route.via is None or (route.via.version == 6 and route.via.is_link_local):
+        return
+    if route.dev is not None:
+        here = [link for link in here if link.name == route.dev]
+    subnets = [addr.network for link in here for addr in link.addresses if addr.version == route.via.version]
+    if not any(route.via in subnet for subnet in subnets):
+        where = "link '%s'" % route.dev if route.dev else 'the links of %s' % ns_label(route.namespace)
+        errors.append('%s.via: %s is not inside any subnet declared on %s (declared: %s); '
+                      'the kernel would refuse this gateway'
+                      % (route.path, route.via, where, _declared([str(s) for s in subnets])))
+
+
+# --------------------------------------------------------------------------
+# The state as found (and as the planner expects it to become)
+# --------------------------------------------------------------------------
+
+@dataclass
+class Link:
+    name: str
+    ifindex: int | None = None
+    kind: str | None = None  # linkinfo.info_kind; None for lo and plain devices
+    up: bool = False
+    master: str | None = None
+    addresses: list = field(default_factory=list)
+    peer: tuple | None = None  # (namespace, name) of the veth peer when it is known
+    # raw peer fields from `ip -j -d link show`, used to find the peer
+    peer_name: str | None = None  # "link": the peer is in the same namespace
+    peer_index: int | None = None  # "link_index": the peer's ifindex in its namespace
+    peer_netnsid: int | None = None  # "link_netnsid": that namespace's id as seen from here
+
+
+@dataclass
+class Route:
+    family: int
+    dst: object
+    gateway: object | None
+    dev: str | None
+    metric: int
+    type: str = 'unicast'
+    certain: bool = True  # False once a planned address change may have removed it
+
+
+@dataclass
+class NetState:
+    namespaces: set  # named namespaces that exist
+    links: dict  # namespace -> {name: Link}, for each namespace read
+    routes: dict  # namespace -> [Route]
+
+    def link(self, namespace, name):
+        return self.links.get(namespace, {}).get(name)
+
+
+def run_json(run, argv):
+    rc, out, err = run(argv)
+    if rc != 0:
+        raise IpCommandError(argv, rc, out, err)
+    if not out.strip():  # `ip -j netns list` prints nothing when there is no namespace
+        return []
+    try:
+        return json.loads(out)
+    except ValueError as exc:
+        raise IpCommandError(argv, rc, out, 'cannot parse the JSON output: %s' % exc)
+
+
+def ip_argv(namespace, *args):
+    return ['ip'] + (['-n', namespace] if namespace is not ROOT else []) + list(args)
+
+
+def _read_links(run, namespace):
+    links = {}
+    for item in run_json(run, ip_argv(namespace, '-j', '-d', 'link', 'show')):
+        links[item['ifname']] = Link(
+            name=item['ifname'], ifindex=item.get('ifindex'), kind=(item.get('linkinfo') or {}).get('info_kind'),
+            up='UP' in item.get('flags', []), master=item.get('master'), peer_name=item.get('link'),
+            peer_index=item.get('link_index'), peer_netnsid=item.get('link_netnsid'))
+    for item in run_json(run, ip_argv(namespace, '-j', 'addr', 'show')):
+        link = links.get(item['ifname'])
+        if link is None:  # appeared between the two reads
+            continue
+        link.addresses = [ipaddress.ip_interface('%s/%s' % (a['local'], a['prefixlen']))
+                          for a in item.get('addr_info', []) if a.get('family') in ('inet', 'inet6')]
+    return links
+
+
+def _parse_route_entry(family, item):
+    dst = item['dst']
+    if dst == 'default':
+        dst = '0.0.0.0/0' if family == 4 else '::/0'
+    gateway = item.get('gateway')
+    return Route(family=family, dst=ipaddress.ip_network(dst, strict=False),
+                 gateway=ipaddress.ip_address(gateway) if gateway else None, dev=item.get('dev'),
+                 metric=item.get('metric', 0), type=item.get('type', 'unicast'))
+
+
+def read_state(run, topology):
+    """Read the namespaces, links, addresses and routes that matter to `topology`."""
+    listed = run_json(run, ['ip', '-j', 'netns', 'list'])
+    existing = {item['name'] for item in listed}
+    nsid_names = {ROOT: {item['id']: item['name'] for item in listed if 'id' in item}}
+    state = NetState(namespaces=existing, links={}, routes={})
+    for namespace in [ROOT] + [ns for ns in topology.namespaces if ns in existing]:
+        state.links[namespace] = _read_links(run, namespace)
+        if namespace is not ROOT:  # ids as seen from this namespace, read after the links that use them
+            nsid_names[namespace] = {item['id']: item['name'] for item in
+                                     run_json(run, ip_argv(namespace, '-j', 'netns', 'list')) if 'id' in item}
+        state.routes[namespace] = [_parse_route_entry(4, item) for item in
+                                   run_json(run, ip_argv(namespace, '-j', 'route', 'show'))]
+        if any(r.namespace == namespace and r.family == 6 for r in topology.routes):
+            state.routes[namespace] += [_parse_route_entry(6, item) for item in
+                                        run_json(run, ip_argv(namespace, '-6', '-j', 'route', 'show'))]
+    for namespace, links in state.links.items():
+        for link in links.values():
+            link.peer = _find_peer(state, nsid_names, namespace, link)
+    return state
+
+
+def _find_peer(state, nsid_names, namespace, link):
+    """Where the veth peer of `link` is, or None when it cannot be told.
+
+    iproute2 prints "link": NAME when the peer is in the same namespace, and
+    "link_index" (the peer's ifindex, which is only unique inside the peer's
+    namespace) plus "link_netnsid" when it is in another one.  A peer in
+    another namespace must point back at us and be in the namespace that
+    link_netnsid names (as listed by `ip -n NS netns list`); an id without a
+    name there can only be the root namespace among those read.
+    """
+    if link.kind != 'veth':
+        return None
+    if link.peer_name is not None:
+        return (namespace, link.peer_name) if link.peer_name in state.links[namespace] else None
+    if link.peer_index is None:
+        return None
+    names = nsid_names.get(namespace, {})
+    found = []
+    for other_ns, others in state.links.items():
+        if other_ns == namespace:
+            continue
+        if link.peer_netnsid is not None and names.get(link.peer_netnsid) != other_ns:
+            continue  # an unnamed id can only be the root namespace among those read
+        for other in others.values():
+            if other.kind == 'veth' and other.ifindex == link.peer_index and other.peer_index == link.ifindex:
+                found.append((other_ns, other.name))
+    return found[0] if len(found) == 1 else None
+
+
+# --------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------
+
+class Planner:
+    """Emits ip commands and applies their expected effect to a model of the state."""
+
+    def __init__(self, state):
+        self.model = copy.deepcopy(state)
+        self.commands = []
+
+    def _emit(self, namespace, *args):
+        self.commands.append(ip_argv(namespace, *args))
+
+    # -- namespaces --------------------------------------------------------
+    def netns_add(self, name):
+        self._emit(ROOT, 'netns', 'add', name)
+        self.model.namespaces.add(name)
+        self.model.links[name] = {'lo': Link(name='lo', ifindex=1)}
+        self.model.routes[name] = []
+
+    def netns_del(self, name):
+        self._emit(ROOT, 'netns', 'del', name)
+        for link_name in list(self.model.links.get(name, {})):
+            self._forget_link(name, link_name)
+        self.model.namespaces.discard(name)
+        self.model.links.pop(name, None)
+        self.model.routes.pop(name, None)
+
+    # -- links -------------------------------------------------------------
+    def bridge_add(self, namespace, name):
+        self._emit(namespace, 'link', 'add', name, 'type', 'bridge')
+        self.model.links[namespace][name] = Link(name=name, kind='bridge')
+
+    def veth_add(self, end, peer):
+        args = ['link', 'add', end.name]
+        if end.namespace is not ROOT:
+            args += ['netns', end.namespace]
+        args += ['type', 'veth', 'peer', 'name', peer.name]
+        if peer.namespace is not ROOT:
+            args += ['netns', peer.namespace]
+        self._emit(ROOT, *args)
+        self.model.links[end.namespace][end.name] = Link(name=end.name, kind='veth',
+                                                         peer=(peer.namespace, peer.name))
+        self.model.links[peer.namespace][peer.name] = Link(name=peer.name, kind='veth',
+                                                           peer=(end.namespace, end.name))
+
+    def link_del(self, namespace, name):
+        self._emit(namespace, 'link', 'del', name)
+        self._forget_link(namespace, name)
+
+    def _forget_link(self, namespace, name):
+        """The kernel side effects of a link going away."""
+        link = self.model.links[namespace].pop(name, None)
+        if link is None:
+            return
+        self.model.routes[namespace] = [r for r in self.model.routes[namespace] if r.dev != name]
+        for port in self.model.links[namespace].values():
+            if port.master == name:
+                port.master = None
+        if link.peer is not None:
+            peer = self.model.link(*link.peer)
+            if peer is not None and peer.peer == (namespace, name):
+                self._forget_link(*link.peer)
+
+    def set_master(self, namespace, name, master):
+        if master is None:
+            self._emit(namespace, 'link', 'set', name, 'nomaster')
+        else:
+            self._emit(namespace, 'link', 'set', name, 'master', master)
+        self.model.links[namespace][name].master = master
+
+    def link_up(self, namespace, name):
+        self._emit(namespace, 'link', 'set', name, 'up')
+        link = self.model.links[namespace][name]
+        link.up = True
+        for addr in link.addresses:
+            self._add_connected_route(namespace, link, addr)
+
+    # -- addresses ---------------------------------------------------------
+    def addr_add(self, namespace, name, addr):
+        self._emit(namespace, 'addr', 'add', str(addr), 'dev', name)
+        link = self.model.links[namespace][name]
+        link.addresses.append(addr)
+        if link.up:
+            self._add_connected_route(namespace, link, addr)
+
+    def addr_del(self, namespace, name, addr):
+        self._emit(namespace, 'addr', 'del', str(addr), 'dev', name)
+        self.model.links[namespace][name].addresses.remove(addr)
+        # Depending on what is left on the link (and on sysctls such as
+        # promote_secondaries), the kernel may drop routes through it.
+        for route in self.model.routes[namespace]:
+            if route.dev == name:
+                route.certain = False
+
+    def _add_connected_route(self, namespace, link, addr):
+        if is_link_local(addr):
+            return
+        for route in self.model.routes[namespace]:
+            if route.dst == addr.network and route.dev == link.name and route.gateway is None:
+                route.certain = True
+                return
+        self.model.routes[namespace].append(Route(family=addr.version, dst=addr.network, gateway=None,
+                                                  dev=link.name, metric=CONNECTED_METRIC[addr.version]))
+
+    # -- routes ------------------------------------------------------------
+    def route_set(self, route, verb):
+        self._emit(route.namespace, *_route_args(route, verb))
+        routes = self.model.routes[route.namespace]
+        found = find_route(self.model, route)
+        if found is not None:
+            routes.remove(found)
+        dev = route.dev
+        if dev is None:  # the kernel picks the link whose subnet holds the gateway
+            dev = next((r.dev for r in routes if r.gateway is None and r.family == route.family
+                        and route.via in r.dst), None)
+        routes.append(Route(family=route.family, dst=route.dst, gateway=route.via, dev=dev,
+                            metric=route.effective_metric))
+
+    def route_del(self, route, found):
+        self._emit(route.namespace, *_route_args(route, 'del'))
+        self.model.routes[route.namespace].remove(found)
+
+
+def _route_args(route, verb):
+    args = ['-6'] if route.family == 6 else []
+    args += ['route', verb, route.dst_text]
+    if route.via is not None:
+        args += ['via', str(route.via)]
+    if route.dev is not None:
+        args += ['dev', route.dev]
+    if route.metric is not None:
+        args += ['metric', str(route.metric)]
+    return args
+
+
+def find_route(state, route):
+    """The main-table route with the declared route's destination and metric.
+
+    Several routes can share them (IPv6 keeps one per link); prefer the one
+    that already matches the declaration.
+    """
+    candidates = [r for r in state.routes.get(route.namespace, [])
+                  if r.family == route.family and r.dst == route.dst and r.metric == route.effective_metric]
+    for candidate in candidates:
+        if route_matches(candidate, route):
+            return candidate
+    return candidates[0] if candidates else None
+
+
+def route_matches(found, route):
+    return (found.type == 'unicast' and found.gateway == route.via
+            and (route.dev is None or found.dev == route.dev))
+
+
+def pair_ok(state, end, peer):
+    """Both ends exist where declared, are veths, and are each other's peer."""
+    a = state.link(end.namespace, end.name)
+    b = state.link(peer.namespace, peer.name)
+    return (a is not None and b is not None and a.kind == 'veth' and b.kind == 'veth'
+            and a.peer == (peer.namespace, peer.name) and b.peer == (end.namespace, end.name))
+
+
+def _undeclared_addresses_kept(link, current):
+    """IPv6 link-local addresses the kernel made are left alone."""
+    return [a for a in current if not (is_link_local(a) and a not in link.addresses)]
+
+
+def plan_present(topology, state):
+    planner = Planner(state)
+    model = planner.model
+
+    for name in topology.namespaces:
+        if name not in model.namespaces:
+            planner.netns_add(name)
+    for name in topology.namespaces:
+        lo = model.link(name, 'lo')
+        if lo is None or not lo.up:
+            planner.link_up(name, 'lo')
+
+    for bridge in topology.bridges:
+        found = model.link(bridge.namespace, bridge.name)
+        if found is not None and found.kind != 'bridge':
+            planner.link_del(bridge.namespace, bridge.name)
+        if found is None or found.kind != 'bridge':
+            planner.bridge_add(bridge.namespace, bridge.name)
+
+    for end, peer in topology.veth_pairs:
+        if pair_ok(model, end, peer):
+            continue
+        # Repair: remove whatever ends of these names exist where they are
+        # declared, and veths of these names left behind in the root
+        # namespace (an interrupted run), unless something else declares them.
+        for link in (end, peer):
+            if model.link(link.namespace, link.name) is not None:
+                planner.link_del(link.namespace, link.name)
+            stray = model.link(ROOT, link.name)
+            if (link.namespace is not ROOT and stray is not None and stray.kind == 'veth'
+                    and not topology.declares_link(ROOT, link.name)):
+                planner.link_del(ROOT, link.name)
+        planner.veth_add(end, peer)
+
+    for link in topology.veth_ends:
+        found = model.link(link.namespace, link.name)
+        if found.master != link.master:
+            planner.set_master(link.namespace, link.name, link.master)
+
+    for link in topology.links:
+        found = model.link(link.namespace, link.name)
+        current = _undeclared_addresses_kept(link, found.addresses)
+        remove = [a for a in current if a not in link.addresses]
+        # Deleting a primary IPv4 address (the first of its subnet) also
+        # deletes the secondaries of that subnet unless promote_secondaries
+        # is set: delete those explicitly too, secondaries first, and add
+        # them back.
+        primaries = [a for a in remove if a.version == 4
+                     and next(c for c in current if c.version == 4 and c.network == a.network) == a]
+        at_risk = [a for a in current if a in link.addresses and a.version == 4
+                   and any(p.network == a.network for p in primaries)]
+        remove += at_risk
+        for addr in sorted(remove, key=current.index, reverse=True):
+            planner.addr_del(link.namespace, link.name, addr)
+        for addr in link.addresses:
+            if addr not in found.addresses:
+                planner.addr_add(link.namespace, link.name, addr)
+
+    for link in topology.links:
+        if not model.link(link.namespace, link.name).up:
+            planner.link_up(link.namespace, link.name)
+
+    for route in topology.routes:
+        found = find_route(model, route)
+        if found is None:
+            planner.route_set(route, 'add')
+        elif not found.certain or not route_matches(found, route):
+            planner.route_set(route, 'replace')
+    return planner
+
+
+def plan_absent(topology, state):
+    planner = Planner(state)
+    model = planner.model
+
+    for route in topology.routes:
+        found = find_route(model, route)
+        if found is not None and route_matches(found, route):
+            planner.route_del(route, found)
+    for link in topology.veth_ends:  # deleting one end takes its peer along
+        found = model.link(link.namespace, link.name)
+        if found is not None and found.kind == 'veth':
+            planner.link_del(link.namespace, link.name)
+    for bridge in topology.bridges:
+        found = model.link(bridge.namespace, bridge.name)
+        if found is not None and found.kind == 'bridge':
+            planner.link_del(bridge.namespace, bridge.name)
+    for name in topology.namespaces:
+        if name in model.namespaces:
+            planner.netns_del(name)
+    return planner
+
+
+# --------------------------------------------------------------------------
+# Diff
+# --------------------------------------------------------------------------
+
+def describe(topology, state):
+    """The declared objects as they are in `state`, as plain YAML-friendly data."""
+    links = []
+    for declared in topology.links:
+        found = state.link(declared.namespace, declared.name)
+        if found is None:
+            continue
+        item = {
+            'namespace': declared.namespace,
+            'name': declared.name,
+            'kind': found.kind,
+            'master': found.master,
+            'addresses': [str(a) for a in _undeclared_addresses_kept(declared, found.addresses)],
+            'up': found.up,
+        }
+        if found.kind == 'veth':
+            item['peer'] = {'namespace': found.peer[0], 'name': found.peer[1]} if found.peer else None
+        links.append(item)
+    routes = []
+    for declared in topology.routes:
+        found = find_route(state, declared)
+        if found is None:
+            continue
+        routes.append({
+            'namespace': declared.namespace,
+            'dst': declared.dst_text,
+            'via': str(found.gateway) if found.gateway is not None else None,
+            'dev': found.dev,
+            'metric': found.metric,
+        })
+    return {
+        'namespaces': [name for name in topology.namespaces if name in state.namespaces],
+        'links': links,
+        'routes': routes,
+    }

@@ -1,0 +1,343 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ip_topology
+short_description: Converge a topology of network namespaces, veth pairs, bridges, addresses and routes
+description:
+  - Manages, as one declared state, the Linux network namespaces, bridges, veth pairs, IP addresses and routes of a lab
+    topology, using the C(ip) command of iproute2. One task converges the whole topology.
+  - Reads the current state with C(ip -j) and runs only the C(ip) commands needed; the commands are returned, so they can
+    be read as the equivalent manual steps.
+  - Every link the module declares is brought up, and so is C(lo) in every declared namespace.
+  - Addresses of declared links are exact (undeclared ones are removed, except IPv6 link-local addresses). Links, addresses
+    and routes that are not declared are never touched.
+  - All arguments are checked before any command runs; every problem found is reported at once.
+author:
+  - CKA networking labs maintainers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - iproute2 with JSON output (C(ip -j)) on the managed host
+options:
+  state:
+    description:
+      - V(present) creates or repairs the declared objects so they match the declaration.
+      - V(absent) removes the declared routes, veth pairs, bridges and namespaces, in that order, and nothing else.
+    type: str
+    choices: [present, absent]
+    default: present
+  namespaces:
+    description:
+      - Named network namespaces (C(ip netns)). C(lo) is set up in each.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - Namespace name, 1-255 characters without C(/) or whitespace.
+        type: str
+        required: true
+  bridges:
+    description:
+      - Linux bridges. A link of the same name but of another kind is deleted and replaced.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - Interface name, 1-15 characters without C(/), C(:) or whitespace.
+        type: str
+        required: true
+      namespace:
+        description:
+          - Namespace of the bridge, one of O(namespaces); omit or V(null) for the root namespace.
+        type: str
+      addresses:
+        description:
+          - Exact list of addresses in CIDR form, for example V(192.168.15.5/24) or V(fd00::5/64).
+        type: list
+        elements: str
+        default: []
+  veth_pairs:
+    description:
+      - Virtual ethernet pairs, created with both ends directly in their namespaces.
+      - A pair whose ends are missing, in the wrong namespace, or not each other's peer is deleted and created again.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - Interface name of this end.
+        type: str
+        required: true
+      namespace:
+        description:
+          - Namespace of this end, one of O(namespaces); omit or V(null) for the root namespace.
+        type: str
+      addresses:
+        description:
+          - Exact list of addresses of this end in CIDR form.
+        type: list
+        elements: str
+        default: []
+      master:
+        description:
+          - Bridge to attach this end to; a bridge of O(bridges) in the same namespace as this end.
+          - Omit or V(null) for no bridge (an end attached to one is detached).
+        type: str
+      peer:
+        description:
+          - The other end of the pair.
+        type: dict
+        required: true
+        suboptions:
+          name:
+            description:
+              - Interface name of the peer end.
+            type: str
+            required: true
+          namespace:
+            description:
+              - Namespace of the peer end; omit or V(null) for the root namespace.
+            type: str
+          addresses:
+            description:
+              - Exact list of addresses of the peer end in CIDR form.
+            type: list
+            elements: str
+            default: []
+          master:
+            description:
+              - Bridge to attach the peer end to, declared in the peer's namespace.
+            type: str
+  routes:
+    description:
+      - Routes of the main table. A route is identified by namespace, O(routes[].dst) and O(routes[].metric); one that
+        exists with another gateway or link is replaced. Undeclared routes are never deleted.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      namespace:
+        description:
+          - Namespace of the route, one of O(namespaces); omit or V(null) for the root namespace.
+        type: str
+      dst:
+        description:
+          - Destination network with the host bits zero (V(192.168.1.0/24)), or V(default).
+        type: str
+        required: true
+      via:
+        description:
+          - Gateway address. In a declared namespace it must lie in a subnet declared on one of its links.
+          - At least one of O(routes[].via) and O(routes[].dev) is required.
+        type: str
+      dev:
+        description:
+          - Output link. In a declared namespace it must be a link declared there.
+        type: str
+      metric:
+        description:
+          - Route metric. Omitted means the kernel default (0 for IPv4, 1024 for IPv6).
+        type: int
+notes:
+  - Needs root privileges on the managed host (set C(become) to C(true) on the task or play).
+  - A route is added after the addresses and links it needs; a gateway outside every connected subnet is refused by the
+    kernel.
+  - IPv4 and IPv6 are both supported. IPv6 link-local addresses that are not declared are ignored.
+seealso:
+  - name: ip-netns(8)
+    description: The C(ip netns) manual page.
+    link: https://man7.org/linux/man-pages/man8/ip-netns.8.html
+"""
+
+EXAMPLES = r"""
+- name: Two namespaces joined by one veth pair
+  cka.lab.ip_topology:
+    namespaces:
+      - name: red
+      - name: blue
+    veth_pairs:
+      - name: veth-red
+        namespace: red
+        addresses: [192.168.15.1/24]
+        peer:
+          name: veth-blue
+          namespace: blue
+          addresses: [192.168.15.2/24]
+  become: true
+
+- name: Namespaces on a bridge in the root namespace, with routes out of blue
+  cka.lab.ip_topology:
+    namespaces:
+      - name: red
+      - name: blue
+    bridges:
+      - name: v-net-0
+        addresses: [192.168.15.5/24]
+    veth_pairs:
+      - name: veth-red
+        namespace: red
+        addresses: [192.168.15.1/24]
+        peer:
+          name: veth-red-br
+          master: v-net-0
+      - name: veth-blue
+        namespace: blue
+        addresses: [192.168.15.2/24]
+        peer:
+          name: veth-blue-br
+          master: v-net-0
+    routes:
+      - namespace: blue
+        dst: 192.168.1.0/24
+        via: 192.168.15.5
+      - namespace: blue
+        dst: default
+        via: 192.168.15.5
+  become: true
+
+- name: Remove that topology again
+  cka.lab.ip_topology:
+    state: absent
+    namespaces:
+      - name: red
+      - name: blue
+    bridges:
+      - name: v-net-0
+  become: true
+"""
+
+RETURN = r"""
+commands:
+  description:
+    - The C(ip) commands that were run, or that would be run in check mode, in order.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - ip netns add red
+    - ip -n red link set lo up
+    - ip link add veth-red netns red type veth peer name veth-red-br
+    - ip -n red addr add 192.168.15.1/24 dev veth-red
+    - ip -n red link set veth-red up
+diff:
+  description:
+    - The declared objects as found (C(before)) and as they are after the run (C(after)), each with the keys
+      C(namespaces), C(links) and C(routes).
+  returned: when diff mode is enabled
+  type: dict
+  sample:
+    before:
+      namespaces: []
+      links: []
+      routes: []
+    after:
+      namespaces: [red]
+      links:
+        - namespace: red
+          name: veth-red
+          kind: veth
+          master: null
+          addresses: [192.168.15.1/24]
+          up: true
+          peer: {namespace: null, name: veth-red-br}
+      routes: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cka.lab.plugins.module_utils.topology import (
+    IpCommandError,
+    TopologyError,
+    command_string,
+    describe,
+    parse_topology,
+    plan_absent,
+    plan_present,
+    read_state,
+)
+
+ADDRESSES = dict(type='list', elements='str', default=[])
+
+ARGUMENT_SPEC = dict(
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    namespaces=dict(type='list', elements='dict', default=[], options=dict(
+        name=dict(type='str', required=True),
+    )),
+    bridges=dict(type='list', elements='dict', default=[], options=dict(
+        name=dict(type='str', required=True),
+        namespace=dict(type='str'),
+        addresses=ADDRESSES,
+    )),
+    veth_pairs=dict(type='list', elements='dict', default=[], options=dict(
+        name=dict(type='str', required=True),
+        namespace=dict(type='str'),
+        addresses=ADDRESSES,
+        master=dict(type='str'),
+        peer=dict(type='dict', required=True, options=dict(
+            name=dict(type='str', required=True),
+            namespace=dict(type='str'),
+            addresses=ADDRESSES,
+            master=dict(type='str'),
+        )),
+    )),
+    routes=dict(type='list', elements='dict', default=[], options=dict(
+        namespace=dict(type='str'),
+        dst=dict(type='str', required=True),
+        via=dict(type='str'),
+        dev=dict(type='str'),
+        metric=dict(type='int'),
+    )),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        topology = parse_topology(module.params)
+    except TopologyError as exc:
+        module.fail_json(msg='Invalid topology: %s' % '; '.join(exc.errors), errors=exc.errors)
+
+    ip = module.get_bin_path('ip', required=True)
+
+    def run(argv):
+        return module.run_command([ip] + argv[1:], environ_update={'LC_ALL': 'C'})
+
+    done = []
+    try:
+        state = read_state(run, topology)
+        planner = plan_present(topology, state) if topology.state == 'present' else plan_absent(topology, state)
+        if not module.check_mode:
+            for argv in planner.commands:
+                rc, out, err = run(argv)
+                if rc != 0:
+                    raise IpCommandError(argv, rc, out, err)
+                done.append(command_string(argv))
+    except IpCommandError as exc:
+        module.fail_json(msg=str(exc), cmd=command_string(exc.argv), rc=exc.rc, stdout=exc.stdout,
+                         stderr=exc.stderr, commands=done)
+
+    result = dict(changed=bool(planner.commands), commands=[command_string(argv) for argv in planner.commands])
+    if module._diff:
+        result['diff'] = dict(before=describe(topology, state), after=describe(topology, planner.model))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
