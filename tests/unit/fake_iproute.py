@@ -247,6 +247,11 @@ class FakeIproute:
             other.nsids.pop(name, None)
         return ''
 
+    def unname(self, name):
+        """Keep namespace `name` but drop its name, as a container runtime's
+        namespaces are: it no longer shows in `ip netns list`."""
+        self.named.remove(name)
+
     def _nsid(self, viewer, target):
         ids = self.netns[viewer].nsids
         if target not in ids:

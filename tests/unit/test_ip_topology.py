@@ -343,16 +343,48 @@ def test_repairs_a_pair_left_in_the_root_namespace(fake, run_module):
     assert state['red']['links']['veth-red'] == link('veth', ['192.168.15.1/24'], peer='root/veth-red-br')
 
 
-def test_repairs_a_lone_stray_end_in_the_root_namespace(fake, run_module):
+def test_leaves_an_unrelated_root_veth_of_the_same_name_alone(fake, run_module):
+    # veth-red in the root namespace pairs with tmp0, not with veth-red-br: it is
+    # somebody else's, and the declared veth-red lives in namespace red anyway.
     fake.setup('netns add red', 'link add veth-red type veth peer name tmp0')
 
     result = run_module(RED_ON_BRIDGE)
 
-    assert result['commands'][2:4] == [
-        'ip link del veth-red',
-        'ip link add veth-red netns red type veth peer name veth-red-br',
-    ]
-    assert set(fake.snapshot()[None]['links']) == {'lo', 'eth0', 'v-net-0', 'veth-red-br'}
+    assert 'ip link del veth-red' not in result['commands']
+    assert {'veth-red', 'tmp0', 'veth-red-br'} <= set(fake.snapshot()[None]['links'])
+    assert 'veth-red' in fake.snapshot()['red']['links']
+
+
+def test_never_deletes_the_root_interface_a_namespace_end_is_named_after(fake, run_module):
+    # A lab machine's eth0 is a veth whose peer is on the host, in a namespace
+    # with no name here. A LAN host namespace whose end is also called eth0
+    # must leave it alone: it is the link Ansible reaches the machine through.
+    fake.setup('netns add outside', 'link del eth0', 'link add eth0 type veth peer name host0 netns outside')
+    fake.unname('outside')
+    args = {'namespaces': [{'name': 'lan-host'}],
+            'veth_pairs': [{'name': 'lan0', 'addresses': ['192.168.1.2/24'],
+                            'peer': {'name': 'eth0', 'namespace': 'lan-host', 'addresses': ['192.168.1.3/24']}}]}
+
+    result = run_module(args)
+
+    assert not [c for c in result['commands'] if 'del' in c]
+    assert 'eth0' in fake.snapshot()[None]['links']
+    assert run_module(args) == {'changed': False, 'commands': []}
+
+
+@pytest.mark.parametrize('args, path', [
+    ({'bridges': [{'name': 'eth0'}]}, 'bridges[0].name'),
+    ({'namespaces': [{'name': 'red'}],
+      'veth_pairs': [{'name': 'veth-red', 'namespace': 'red', 'peer': {'name': 'eth0'}}]}, 'veth_pairs[0].peer.name'),
+])
+def test_refuses_to_take_over_a_root_interface_it_does_not_own(fake, run_module, args, path):
+    fake.setup('link del eth0', 'link add eth0 type dummy')
+
+    result = run_module(args)
+
+    assert result['failed'] is True
+    assert result['msg'].startswith('Refused: %s: ' % path)
+    assert fake.mutations == []
 
 
 def test_repairs_crossed_pairs(fake, run_module):
@@ -399,13 +431,14 @@ def test_bridge_inside_a_namespace(fake, run_module):
     assert run_module(args) == {'changed': False, 'commands': []}
 
 
-def test_replaces_a_link_of_another_kind_named_like_a_bridge(fake, run_module):
-    fake.setup('link add v-net-0 type dummy')
+def test_replaces_a_link_of_another_kind_named_like_a_bridge_in_its_namespace(fake, run_module):
+    fake.setup('netns add lab', 'link add v-net-0 netns lab type dummy')
 
-    result = run_module({'bridges': [{'name': 'v-net-0'}]})
+    result = run_module({'namespaces': [{'name': 'lab'}], 'bridges': [{'name': 'v-net-0', 'namespace': 'lab'}]})
 
-    assert result['commands'] == ['ip link del v-net-0', 'ip link add v-net-0 type bridge', 'ip link set v-net-0 up']
-    assert fake.snapshot()[None]['links']['v-net-0']['kind'] == 'bridge'
+    assert result['commands'] == ['ip -n lab link set lo up', 'ip -n lab link del v-net-0',
+                                  'ip -n lab link add v-net-0 type bridge', 'ip -n lab link set v-net-0 up']
+    assert fake.snapshot()['lab']['links']['v-net-0']['kind'] == 'bridge'
 
 
 # --------------------------------------------------------------------------
@@ -461,6 +494,19 @@ def test_absent_is_idempotent(lesson, run_module):
 
     assert run_module(with_args(LESSON_202, state='absent')) == {'changed': False, 'commands': []}
     assert lesson.mutations == []
+
+
+def test_absent_keeps_an_end_of_the_same_name_that_belongs_to_another_pair(fake, run_module):
+    # The first stage's cable veth-red<->veth-blue shares the name veth-red with the
+    # bridged pair veth-red<->veth-red-br; removing the bridged pair leaves the cable.
+    fake.setup('netns add red', 'netns add blue',
+               'link add veth-red netns red type veth peer name veth-blue netns blue')
+    bridged = {'namespaces': [{'name': 'red'}],
+               'veth_pairs': [{'name': 'veth-red', 'namespace': 'red', 'peer': {'name': 'veth-red-br'}}],
+               'state': 'absent'}
+
+    assert run_module(dict(bridged, namespaces=[])) == {'changed': False, 'commands': []}
+    assert 'veth-red' in fake.snapshot()['red']['links']
 
 
 def test_absent_on_an_empty_machine(fake, run_module):
@@ -535,7 +581,7 @@ def test_check_mode_on_a_converged_topology(lesson, run_module):
     (),
     ('netns add red', 'link add veth-red type veth peer name veth-red-br'),
     ('netns add red', 'netns add blue', 'link add veth-red netns red type veth peer name veth-blue-br',
-     'link add veth-blue netns blue type veth peer name veth-red-br', 'link add v-net-0 type dummy'),
+     'link add veth-blue netns blue type veth peer name veth-red-br'),
 ])
 def test_check_mode_predicts_the_commands_of_the_real_run(fake, run_module, setup):
     fake.setup(*setup)

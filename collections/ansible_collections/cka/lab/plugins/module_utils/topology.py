@@ -179,8 +179,18 @@ def parse_topology(params):
                           % (path, name, namespaces.index(name)))
         namespaces.append(name)
 
+    # Removing may name a namespace it does not remove itself (a pair inside a
+    # namespace that stays); building needs every namespace declared.
+    removing = params.get('state') == 'absent'
+
     def check_namespace(path, value):
-        if value is not None and value not in namespaces:
+        if value is None:
+            return
+        if removing:
+            problem = _netns_name_problem(value)
+            if problem:
+                errors.append('%s: %s; %s' % (path, problem, NETNS_RULE))
+        elif value not in namespaces:
             errors.append("%s: '%s' is not a namespace declared in namespaces (declared: %s); "
                           "use null for the root namespace" % (path, value, _declared(namespaces)))
 
@@ -419,7 +429,14 @@ def read_state(run, topology):
     existing = {item['name'] for item in listed}
     nsid_names = {ROOT: {item['id']: item['name'] for item in listed if 'id' in item}}
     state = NetState(namespaces=existing, links={}, routes={})
-    for namespace in [ROOT] + [ns for ns in topology.namespaces if ns in existing]:
+    involved = list(topology.namespaces)
+    for namespace in [link.namespace for link in topology.links] + [route.namespace for route in topology.routes]:
+        if namespace is not ROOT and namespace not in involved:
+            involved.append(namespace)
+    if topology.state == 'absent':
+        # Removing a pair must know where each end's peer is, wherever it is.
+        involved += sorted(existing.difference(involved))
+    for namespace in [ROOT] + [ns for ns in involved if ns in existing]:
         state.links[namespace] = _read_links(run, namespace)
         if namespace is not ROOT:  # ids as seen from this namespace, read after the links that use them
             nsid_names[namespace] = {item['id']: item['name'] for item in
@@ -633,7 +650,41 @@ def _undeclared_addresses_kept(link, current):
     return [a for a in current if not (is_link_local(a) and a not in link.addresses)]
 
 
+def _is_pair_end(found, other_name, topology):
+    """A veth the topology may take over: paired with `other_name`, or with an
+    interface inside one of the topology's own namespaces."""
+    return (found is not None and found.kind == 'veth' and found.peer is not None
+            and (found.peer[1] == other_name or found.peer[0] in topology.namespaces))
+
+
+def foreign_root_links(topology, state):
+    """Declared root-namespace links whose name an interface the module cannot own already has.
+
+    Links inside a declared namespace belong to the topology and may be
+    replaced. In the root namespace a name clash is refused instead: the
+    interface may be the one Ansible reaches the machine through (a container's
+    eth0 is a veth whose peer sits on the host).
+    """
+    errors = []
+    for bridge in topology.bridges:
+        found = state.link(ROOT, bridge.name) if bridge.namespace is ROOT else None
+        if found is not None and found.kind != 'bridge':
+            errors.append("%s.name: '%s' already exists in the root namespace as a %s; choose another name "
+                          "(the module replaces only its own bridges there)" % (bridge.path, bridge.name, found.kind))
+    for end, peer in topology.veth_pairs:
+        for link, other in ((end, peer), (peer, end)):
+            found = state.link(ROOT, link.name) if link.namespace is ROOT else None
+            if found is not None and not _is_pair_end(found, other.name, topology):
+                errors.append("%s.name: '%s' already exists in the root namespace and is not a veth paired with "
+                              "'%s'; choose another name (the module replaces only its own pairs there)"
+                              % (link.path, link.name, other.name))
+    return errors
+
+
 def plan_present(topology, state):
+    errors = foreign_root_links(topology, state)
+    if errors:
+        raise TopologyError(errors)
     planner = Planner(state)
     model = planner.model
 
@@ -656,13 +707,14 @@ def plan_present(topology, state):
         if pair_ok(model, end, peer):
             continue
         # Repair: remove whatever ends of these names exist where they are
-        # declared, and veths of these names left behind in the root
-        # namespace (an interrupted run), unless something else declares them.
-        for link in (end, peer):
+        # declared, and halves of this very pair left in the root namespace
+        # (created there by hand and never moved), unless something else
+        # declares them. Any other root interface of that name is not ours.
+        for link, other in ((end, peer), (peer, end)):
             if model.link(link.namespace, link.name) is not None:
                 planner.link_del(link.namespace, link.name)
             stray = model.link(ROOT, link.name)
-            if (link.namespace is not ROOT and stray is not None and stray.kind == 'veth'
+            if (link.namespace is not ROOT and _is_pair_end(stray, other.name, topology)
                     and not topology.declares_link(ROOT, link.name)):
                 planner.link_del(ROOT, link.name)
         planner.veth_add(end, peer)
@@ -712,9 +764,14 @@ def plan_absent(topology, state):
         found = find_route(model, route)
         if found is not None and route_matches(found, route):
             planner.route_del(route, found)
-    for link in topology.veth_ends:  # deleting one end takes its peer along
+    # Deleting one end takes its peer along. An end whose peer has another name,
+    # or sits in an unnamed namespace (a container's), belongs to another pair and
+    # stays. The peer's namespace is not compared, so a pair left half-moved by
+    # hand is still removed.
+    for link in topology.veth_ends:
         found = model.link(link.namespace, link.name)
-        if found is not None and found.kind == 'veth':
+        if found is not None and found.kind == 'veth' and found.peer is not None \
+                and found.peer[1] == link.peer.name:
             planner.link_del(link.namespace, link.name)
     for bridge in topology.bridges:
         found = model.link(bridge.namespace, bridge.name)

@@ -322,7 +322,10 @@ def main():
     done = []
     try:
         state = read_state(run, topology)
-        planner = plan_present(topology, state) if topology.state == 'present' else plan_absent(topology, state)
+        try:
+            planner = plan_present(topology, state) if topology.state == 'present' else plan_absent(topology, state)
+        except TopologyError as exc:
+            module.fail_json(msg='Refused: %s' % '; '.join(exc.errors), errors=exc.errors)
         if not module.check_mode:
             for argv in planner.commands:
                 rc, out, err = run(argv)
