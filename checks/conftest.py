@@ -1,0 +1,108 @@
+"""Checks that grade a lab machine against a lab's own declaration.
+
+The same checks are Molecule's verifier and a classroom's grader. They read what
+each lab declares from JSON files written by ``playbooks/check.yml`` (one file
+per machine, exported by the lab's role), and reach the machines through
+Testinfra's Ansible backend, so any inventory works: local lab machines, or a
+classroom's VMs over SSH.
+
+A check module names its lab with ``LAB = "netns_lab"``. A test takes the
+``lab`` fixture (one per machine of that lab), and with
+``@pytest.mark.each("key")`` (dotted for nested keys) also ``item``, one per element of the exported
+``key`` list, so each namespace, route or rule is its own test with its own id.
+"""
+import json
+import pathlib
+from dataclasses import dataclass, field
+
+import pytest
+import testinfra
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--lab-data", action="append", default=[], metavar="PATH",
+        help="a lab declaration exported by playbooks/check.yml, or a directory of them (repeatable)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "each(key): one test per element of the lab's exported `key` list")
+
+
+@dataclass
+class Lab:
+    """One machine of a lab: its declaration and a Testinfra host to look at it."""
+
+    data: dict
+    inventory: str | None
+    _host: object = field(default=None, repr=False)
+
+    @property
+    def name(self):
+        return self.data["host"]
+
+    @property
+    def host(self):
+        if self._host is None:
+            self._host = testinfra.get_host("ansible://" + self.name, ansible_inventory=self.inventory)
+        return self._host
+
+    def run(self, command, *args):
+        """Run a command on the machine; the result has rc, stdout, stderr."""
+        return self.host.run(command, *args)
+
+    def json(self, command, *args):
+        """Run a command that prints JSON (``ip -j ...``) and parse its output.
+
+        ``ip -j`` prints nothing at all for an empty list."""
+        out = self.host.check_output(command, *args)
+        return json.loads(out) if out.strip() else []
+
+
+def _load(config):
+    records = []
+    for given in config.getoption("lab_data"):
+        path = pathlib.Path(given)
+        files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+        records += [json.loads(f.read_text()) for f in files]
+    return records
+
+
+_LABS = {}
+
+
+def _labs(config, lab_name):
+    inventory = config.getoption("ansible_inventory", default=None)
+    for record in _load(config):
+        if record.get("lab") == lab_name and (lab_name, record["host"]) not in _LABS:
+            _LABS[(lab_name, record["host"])] = Lab(record, inventory)
+    return [lab for (name, _), lab in _LABS.items() if name == lab_name]
+
+
+def _item_id(item):
+    if isinstance(item, dict):
+        for key in ("name", "comment", "dst", "id"):
+            if key in item:
+                return str(item[key])
+    return str(item)
+
+
+def _lookup(data, dotted):
+    """data["a"]["b"] for "a.b"; an empty list when any part is missing."""
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data or []
+
+
+def pytest_generate_tests(metafunc):
+    if "lab" not in metafunc.fixturenames:
+        return
+    labs = _labs(metafunc.config, getattr(metafunc.module, "LAB", None))
+    marker = metafunc.definition.get_closest_marker("each")
+    if marker is None:
+        metafunc.parametrize("lab", labs, ids=[lab.name for lab in labs])
+        return
+    key = marker.args[0]
+    pairs = [(lab, item) for lab in labs for item in _lookup(lab.data, key)]
+    metafunc.parametrize(("lab", "item"), pairs,
+                         ids=["%s: %s" % (lab.name, _item_id(item)) for lab, item in pairs])
