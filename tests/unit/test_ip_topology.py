@@ -7,6 +7,8 @@ import copy
 
 import pytest
 
+import fake_iproute
+
 from fake_iproute import FakeIproute
 
 
@@ -644,19 +646,24 @@ def test_diff_of_a_removal(lesson, run_module):
 # Failures
 # --------------------------------------------------------------------------
 
-def test_a_failing_ip_command_is_reported_with_what_already_ran(fake, run_module):
-    args = {'namespaces': [{'name': 'red'}], 'routes': [{'dst': '10.20.0.0/16', 'via': '172.31.0.1'}]}
+def test_a_failing_ip_command_is_reported_with_what_already_ran(fake, run_module, monkeypatch):
+    def refuse(*args):
+        raise fake_iproute.IpError(2, 'Error: Nexthop has invalid gateway.')
+    monkeypatch.setattr(fake, '_route_change', refuse)
+    args = {'bridges': [{'name': 'br0', 'addresses': ['172.31.0.2/24']}],
+            'routes': [{'dst': '10.20.0.0/16', 'via': '172.31.0.1'}]}
 
     result = run_module(args)
 
     assert result == {
         'failed': True,
+        'changed': True,
         'msg': 'ip route add 10.20.0.0/16 via 172.31.0.1 failed with rc 2: Error: Nexthop has invalid gateway.',
         'cmd': 'ip route add 10.20.0.0/16 via 172.31.0.1',
         'rc': 2,
         'stdout': '',
         'stderr': 'Error: Nexthop has invalid gateway.\n',
-        'commands': ['ip netns add red', 'ip -n red link set lo up'],
+        'commands': ['ip link add br0 type bridge', 'ip addr add 172.31.0.2/24 dev br0', 'ip link set br0 up'],
     }
 
 
@@ -822,3 +829,22 @@ def test_fake_models_the_kernel_side_effects():
     assert fake.mutations == ['ip route add 10.2.0.0/16 via 10.1.0.2']  # setup() lines are not recorded
     assert fake(['ip', 'link', 'del', 'd']) == (1, '', 'Cannot find device "d"\n')
     assert fake.mutations == ['ip route add 10.2.0.0/16 via 10.1.0.2', 'ip link del d']
+
+
+def test_refuses_a_root_route_whose_gateway_is_on_no_connected_network(fake, run_module):
+    args = {'namespaces': [{'name': 'green'}],
+            'bridges': [{'name': 'br-green', 'addresses': ['10.70.0.1/24']}],
+            'routes': [{'dst': '10.71.0.0/24', 'via': '10.99.0.1'}]}
+
+    result = run_module(args)
+
+    assert result['failed'] is True
+    assert result['msg'].startswith('Refused: routes[0].via: 10.99.0.1 is in no subnet of the root namespace')
+    assert fake.mutations == []
+
+
+def test_a_root_route_through_a_declared_bridge_address_is_planned(fake, run_module):
+    args = {'bridges': [{'name': 'br-green', 'addresses': ['10.70.0.1/24']}],
+            'routes': [{'dst': '10.71.0.0/24', 'via': '10.70.0.254'}]}
+
+    assert run_module(args)['commands'][-1] == 'ip route add 10.71.0.0/24 via 10.70.0.254'

@@ -747,6 +747,22 @@ def plan_present(topology, state):
         if not model.link(link.namespace, link.name).up:
             planner.link_up(link.namespace, link.name)
 
+    # Validation could not check gateways of root-namespace routes (the root
+    # namespace has links the topology does not declare); now that the
+    # addresses the plan leaves are known, refuse a gateway the kernel would
+    # reject, before any command runs.
+    errors = []
+    for route in topology.routes:
+        if route.namespace is ROOT and route.via is not None and route.dev is None:
+            subnets = [a.network for link in model.links.get(ROOT, {}).values() for a in link.addresses
+                       if a.version == route.via.version]
+            if not any(route.via in subnet for subnet in subnets):
+                errors.append("%s.via: %s is in no subnet of the root namespace (%s); the gateway must be on a "
+                              "connected network" % (route.path, route.via,
+                                                     ', '.join(sorted({str(n) for n in subnets})) or 'none'))
+    if errors:
+        raise TopologyError(errors)
+
     for route in topology.routes:
         found = find_route(model, route)
         if found is None:

@@ -334,7 +334,7 @@ def main():
                 done.append(command_string(argv))
     except IpCommandError as exc:
         module.fail_json(msg=str(exc), cmd=command_string(exc.argv), rc=exc.rc, stdout=exc.stdout,
-                         stderr=exc.stderr, commands=done)
+                         stderr=exc.stderr, commands=done, changed=bool(done))
 
     result = dict(changed=bool(planner.commands), commands=[command_string(argv) for argv in planner.commands])
     if module._diff:

@@ -1,0 +1,122 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Bad lab machine declarations (roles/lab_machines) are refused before any container is touched.
+
+Each test runs playbooks/machines.yml as a user would, with an inventory whose hosts
+are in group local_lab_machines and whose declarations are wrong. With valid input
+that playbook creates containers, so only invalid input is run here, and podman is
+a test double (see conftest.py) that records each call and fails: a run that stops
+in a validation task, names the variable and what it allows, ran no later task and
+made no podman call, touched nothing.
+"""
+
+import re
+
+import pytest
+
+from playbook_run import role_task_names
+
+PLAYBOOK = 'playbooks/machines.yml'
+CONTROLLER = 'localhost'  # the play runs on the controller and drives podman from there
+
+ARGUMENT_SPEC_TASK = "Validating arguments against arg spec 'main'"
+ADDRESS_TASK = 'Check that every machine has an address inside 10.213.0.0/24'
+KEY_TASK = 'Check that every machine has an SSH key path'
+UNIQUE_TASK = 'Check that no two machines share an address'
+VALIDATION_TASKS = [re.escape(ARGUMENT_SPEC_TASK) + '.*'] + role_task_names('lab_machines', 'validate.yml')
+
+KEY = '/nonexistent/pytest-lab-machines/id_ed25519'  # never read: validation stops first
+
+
+def machines(*declared):
+    """An inventory with `declared` (name, host vars) in local_lab_machines."""
+    return {'all': {'children': {'local_lab_machines': {'hosts': dict(declared)}}}}
+
+
+def machine(name, address, key=KEY):
+    host_vars = {'ansible_host': address}
+    if key is not None:
+        host_vars['ansible_ssh_private_key_file'] = key
+    return name, host_vars
+
+
+def is_validation_task(name):
+    return any(re.fullmatch(pattern, name) for pattern in VALIDATION_TASKS)
+
+
+BAD_INPUT = [
+    # (inventory, extra vars, failing task, [(variable named, what it allows), ...])
+    pytest.param(
+        machines(machine('pytest-outside', '10.213.1.5')), {}, ADDRESS_TASK,
+        [("ansible_host of pytest-outside: '10.213.1.5' is not usable",
+          'allowed: an IPv4 address inside lab_machines_network_subnet (10.213.0.0/24)')],
+        id='an ansible_host outside 10.213.0.0/24 is refused'),
+    pytest.param(
+        machines(machine('pytest-first', '10.213.0.250'), machine('pytest-second', '10.213.0.250')), {}, UNIQUE_TASK,
+        [('ansible_host: two lab machines share an address (10.213.0.250, 10.213.0.250)',
+          'allowed: one distinct address per machine')],
+        id='two machines with the same ansible_host are refused'),
+    pytest.param(
+        machines(machine('pytest-gateway', '10.213.0.1')), {}, ADDRESS_TASK,
+        [("ansible_host of pytest-gateway: '10.213.0.1' is not usable", 'other than its first address')],
+        id='the address of the Podman gateway is refused'),
+    pytest.param(
+        machines(machine('pytest-hostname', 'lab-machine.example')), {}, ADDRESS_TASK,
+        [("ansible_host of pytest-hostname: 'lab-machine.example' is not usable", 'allowed: an IPv4 address')],
+        id='an ansible_host that is a host name is refused'),
+    pytest.param(
+        machines(machine('pytest-keyless', '10.213.0.251', key=None)), {}, KEY_TASK,
+        [('ansible_ssh_private_key_file of pytest-keyless is not set', 'allowed: a path')],
+        id='a machine without an SSH key path is refused'),
+    pytest.param(
+        machines(machine('pytest-state', '10.213.0.252')), {'lab_machines_state': 'gone'}, ARGUMENT_SPEC_TASK,
+        [('lab_machines_state', 'must be one of: present, absent, got: gone')],
+        id='an unknown state is refused by the argument spec'),
+]
+
+
+@pytest.mark.parametrize('inventory, extra_vars, failing_task, named', BAD_INPUT)
+def test_bad_declaration_is_refused_before_any_container_is_touched(run_playbook, inventory, extra_vars,
+                                                                    failing_task, named):
+    run = run_playbook(PLAYBOOK, inventory, extra_vars)
+    explain = run.explain()
+
+    assert run.rc != 0, explain
+    # The run stopped in the expected validation task ...
+    failed = run.failed_tasks(CONTROLLER)
+    assert len(failed) == 1 and failed[0].startswith(failing_task), explain
+    assert is_validation_task(failed[0]), explain
+    # ... with a message that names the variable and what it allows ...
+    messages = run.messages(CONTROLLER)
+    for variable, allowed in named:
+        assert any(variable in message and allowed in message for message in messages), \
+            'no message names %r with %r: %s' % (variable, allowed, messages)
+    # ... and nothing but validation ran: no podman call, nothing reached for.
+    assert all(is_validation_task(name) for name in run.tasks_run(CONTROLLER)), run.tasks_run(CONTROLLER)
+    assert run.podman_calls == [], explain
+    assert not run.reached_for_a_host(), explain
+
+
+def test_podman_double_records_the_calls_ansible_makes(run_playbook, tmp_path):
+    """The control: the podman the role's tasks would run is the double, so `podman_calls == []` above can fail.
+
+    A playbook of its own, not playbooks/machines.yml: valid input there would create containers."""
+    playbook = tmp_path / 'podman-probe.yml'
+    playbook.write_text(
+        '- name: Call podman the ways roles/lab_machines does\n'
+        '  hosts: localhost\n'
+        '  connection: local\n'
+        '  gather_facts: false\n'
+        '  tasks:\n'
+        '    - name: List containers from a lookup\n'
+        '      ansible.builtin.debug:\n'
+        "        msg: \"{{ lookup('ansible.builtin.pipe', 'podman ps --filter label=pytest-probe') }}\"\n"
+        '      ignore_errors: true\n'
+        '    - name: List containers from a module\n'
+        '      containers.podman.podman_container_info:\n'
+        '        name: pytest-probe\n'
+        '      ignore_errors: true\n')
+    run = run_playbook(str(playbook), {'all': {}})  # the implicit localhost, as playbooks/machines.yml uses
+
+    assert 'ps --filter label=pytest-probe' in run.podman_calls, run.explain()
+    assert any(call.startswith('container inspect') for call in run.podman_calls), run.explain()
