@@ -398,18 +398,17 @@ def ip_argv(namespace, *args):
 
 
 def _read_links(run, namespace):
+    """Links with their kind, master, peer and addresses: `ip -j -d addr show`
+    prints all of it in one read."""
     links = {}
-    for item in run_json(run, ip_argv(namespace, '-j', '-d', 'link', 'show')):
+    for item in run_json(run, ip_argv(namespace, '-j', '-d', 'addr', 'show')):
         links[item['ifname']] = Link(
             name=item['ifname'], ifindex=item.get('ifindex'), kind=(item.get('linkinfo') or {}).get('info_kind'),
             up='UP' in item.get('flags', []), master=item.get('master'), peer_name=item.get('link'),
             peer_index=item.get('link_index'), peer_netnsid=item.get('link_netnsid'))
-    for item in run_json(run, ip_argv(namespace, '-j', 'addr', 'show')):
-        link = links.get(item['ifname'])
-        if link is None:  # appeared between the two reads
-            continue
-        link.addresses = [ipaddress.ip_interface('%s/%s' % (a['local'], a['prefixlen']))
-                          for a in item.get('addr_info', []) if a.get('family') in ('inet', 'inet6')]
+        links[item['ifname']].addresses = [
+            ipaddress.ip_interface('%s/%s' % (a['local'], a['prefixlen']))
+            for a in item.get('addr_info', []) if a.get('family') in ('inet', 'inet6')]
     return links
 
 
