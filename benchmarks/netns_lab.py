@@ -58,8 +58,9 @@ def main():
     runs = parser.parse_args().runs
     here = ROOT / "benchmarks"
 
-    # The machine must exist and carry no lab before the first measurement.
-    ansible_playbook("playbooks/machines.yml")
+    # The machine must exist and carry no lab before the first measurement
+    # (netns-lab.yml creates only this lab's machine when it is missing).
+    ansible_playbook("playbooks/netns-lab.yml")
     ansible_playbook("playbooks/reset.yml")
     on_machine(here / "lesson-202-undo.sh")  # also opens the SSH master connection
 
