@@ -106,3 +106,20 @@ class PlaybookRun:
         """What to print when an assertion about this run fails."""
         return 'rc=%s\nstdout:\n%s\nstderr:\n%s\npodman calls: %s' % (
             self.rc, self.stdout[-6000:], self.stderr[-3000:], self.podman_calls)
+
+    def assert_refused_in_validation(self, host, failing_task, named, is_validation_task):
+        """The run stopped in `failing_task`, a validation task, with messages that
+        name each (variable, what it allows) of `named`, and nothing but validation
+        ran: no podman call, no task reached for a machine."""
+        explain = self.explain()
+        assert self.rc != 0, explain
+        failed = self.failed_tasks(host)
+        assert len(failed) == 1 and failed[0].startswith(failing_task), explain
+        assert is_validation_task(failed[0]), explain
+        messages = self.messages(host)
+        for variable, allowed in named:
+            assert any(variable in message and allowed in message for message in messages), \
+                'no message names %r with %r: %s' % (variable, allowed, messages)
+        assert all(is_validation_task(name) for name in self.tasks_run(host)), self.tasks_run(host)
+        assert self.podman_calls == [], explain
+        assert not self.reached_for_a_host(), explain

@@ -79,22 +79,8 @@ BAD_INPUT = [
 def test_bad_declaration_is_refused_before_any_container_is_touched(run_playbook, inventory, extra_vars,
                                                                     failing_task, named):
     run = run_playbook(PLAYBOOK, inventory, extra_vars)
-    explain = run.explain()
 
-    assert run.rc != 0, explain
-    # The run stopped in the expected validation task ...
-    failed = run.failed_tasks(CONTROLLER)
-    assert len(failed) == 1 and failed[0].startswith(failing_task), explain
-    assert is_validation_task(failed[0]), explain
-    # ... with a message that names the variable and what it allows ...
-    messages = run.messages(CONTROLLER)
-    for variable, allowed in named:
-        assert any(variable in message and allowed in message for message in messages), \
-            'no message names %r with %r: %s' % (variable, allowed, messages)
-    # ... and nothing but validation ran: no podman call, nothing reached for.
-    assert all(is_validation_task(name) for name in run.tasks_run(CONTROLLER)), run.tasks_run(CONTROLLER)
-    assert run.podman_calls == [], explain
-    assert not run.reached_for_a_host(), explain
+    run.assert_refused_in_validation(CONTROLLER, failing_task, named, is_validation_task)
 
 
 def test_podman_double_records_the_calls_ansible_makes(run_playbook, tmp_path):

@@ -149,22 +149,8 @@ BAD_INPUT = [
 @pytest.mark.parametrize('extra_vars, failing_task, named', BAD_INPUT)
 def test_bad_input_is_refused_before_anything_changes(run_playbook, extra_vars, failing_task, named):
     run = run_playbook(PLAYBOOK, INVENTORY, extra_vars)
-    explain = run.explain()
 
-    assert run.rc != 0, explain
-    # The run stopped in the expected validation task ...
-    failed = run.failed_tasks(HOST)
-    assert len(failed) == 1 and failed[0].startswith(failing_task), explain
-    assert is_validation_task(failed[0]), explain
-    # ... with a message that names the variable and what it allows ...
-    messages = run.messages(HOST)
-    for variable, allowed in named:
-        assert any(variable in message and allowed in message for message in messages), \
-            'no message names %r with %r: %s' % (variable, allowed, messages)
-    # ... and nothing but validation ran: no task reached for the host, no container was created.
-    assert all(is_validation_task(name) for name in run.tasks_run(HOST)), run.tasks_run(HOST)
-    assert not run.reached_for_a_host(), explain
-    assert run.podman_calls == [], explain
+    run.assert_refused_in_validation(HOST, failing_task, named, is_validation_task)
 
 
 def test_valid_input_gets_past_validation_and_reaches_for_the_host(run_playbook):
