@@ -14,6 +14,8 @@ re-run within 1 s of it, reset within 2 s.
 Run from the checkout, after scripts/setup:  .venv/bin/python benchmarks/netns_lab.py [--runs 5]
 """
 import argparse
+import functools
+import json
 import os
 import pathlib
 import shutil
@@ -36,17 +38,21 @@ def ansible_playbook(*args, check=True):
     return elapsed, result.stdout
 
 
-def on_machine(script):
-    """Run a shell script on the lab machine over SSH, as Ansible reaches it."""
-    address = subprocess.run(
+@functools.cache
+def machine_address():
+    """The lab machine's address, from the inventory."""
+    out = subprocess.run(
         [shutil.which("ansible-inventory", path=str(ROOT / ".venv" / "bin")) or "ansible-inventory",
          "--host", HOST], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    import json
-    ip = json.loads(address)["ansible_host"]
+    return json.loads(out)["ansible_host"]
+
+
+def on_machine(script):
+    """Run a shell script on the lab machine over SSH, as Ansible reaches it."""
     argv = ["ssh", "-i", str(ROOT / ".lab" / "id_ed25519"), "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
             "-o", "ControlMaster=auto", "-o", "ControlPersist=120s",
-            "-o", "ControlPath=/tmp/cka-lab-bench-%C", "root@" + ip, "sh", "-s"]
+            "-o", "ControlPath=/tmp/cka-lab-bench-%C", "root@" + machine_address(), "sh", "-s"]
     started = time.perf_counter()
     subprocess.run(argv, input=script.read_text(), text=True, check=True, capture_output=True)
     return time.perf_counter() - started
