@@ -35,7 +35,10 @@ def links():
             "kind": link.get("linkinfo", {}).get("info_kind"),
             "master": link.get("master"),
             "up": "UP" in link["flags"],
-            "addresses": sorted("%s/%s" % (a["local"], a["prefixlen"]) for a in link.get("addr_info", [])),
+            # IPv6 link-local addresses follow the MAC, which Podman draws anew
+            # when a machine restarts: not the lab's state.
+            "addresses": sorted("%s/%s" % (a["local"], a["prefixlen"]) for a in link.get("addr_info", [])
+                                if not a["local"].startswith("fe80:")),
         })
     return sorted(result, key=lambda link: link["name"])
 
@@ -43,7 +46,8 @@ def links():
 def routes():
     keep = ("dst", "gateway", "dev", "table", "protocol", "scope", "type")
     return sorted(json.dumps({k: r[k] for k in keep if k in r}, sort_keys=True)
-                  for family in ("-4", "-6") for r in ip_json(family, "route", "show", "table", "all"))
+                  for family in ("-4", "-6") for r in ip_json(family, "route", "show", "table", "all")
+                  if not r.get("dst", "").startswith("fe80:"))
 
 
 def iptables():

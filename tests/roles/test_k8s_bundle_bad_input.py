@@ -1,0 +1,30 @@
+"""Bad input to the offline bundle (roles/k8s_bundle) is refused before anything is built."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def bundle_playbook(cache_dir, *extra):
+    argv = [str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "playbooks/bundle.yml",
+            "-e", "k8s_bundle_cache_dir=%s" % cache_dir, *extra]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["-e", "k8s_bundle_kubernetes_version=1.35.0"], "k8s_bundle_kubernetes_version: '1.35.0' is not usable"),
+    (["-e", "k8s_bundle_kubernetes_version=1.34"], "k8s_bundle_kubernetes_version: '1.34' is not usable"),
+    (["-e", "k8s_bundle_source=download"], "k8s_bundle_source: 'download' with k8s_bundle_mirror_url '' is not usable"),
+    (["-e", "k8s_bundle_source=ftp"], "k8s_bundle_source"),
+    (["-e", "k8s_bundle_crictl_version=1.34.0"], "k8s_bundle_crictl_version: '1.34.0' is not usable"),
+])
+def test_bad_input_is_refused_before_anything_is_built(tmp_path, extra, message):
+    result = bundle_playbook(tmp_path / "cache", *extra)
+    assert result.returncode == 2
+    assert message in " ".join(result.stdout.split()), result.stdout[-2000:]
+    assert not (tmp_path / "cache").exists(), "the run created its cache before refusing"
