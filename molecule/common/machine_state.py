@@ -14,8 +14,12 @@ import subprocess
 
 FILE_TREES = ["/etc", "/srv", "/usr/local", "/var/lib", "/run/netns"]
 SKIP_TREES = ["/var/lib/systemd", "/var/lib/containerd", "/var/lib/apt", "/var/lib/dpkg"]
+# Runtime noise: login sessions, journald, devices, systemd's credential mounts
+# (made at boot), and network-online.target, which stays active once any unit
+# that wants it (the kubelet) has started: a record of the past, not of state.
 UNIT_NOISE = re.compile(r"^(session-\d+\.scope|user@\d+\.service|user-runtime-dir@\d+\.service|user-\d+\.slice|"
-                        r"systemd-journald.*|sys-.*\.device|dev-.*\.device)$")
+                        r"systemd-journald.*|sys-.*\.device|dev-.*\.device|run-credentials-.*\.mount|"
+                        r"network-online\.target)$")
 
 
 def run(*argv):
