@@ -8,7 +8,8 @@ Everything here is plain Python that never touches the machine by itself:
 * ``parse_topology()`` turns the module parameters into a ``Topology`` and
   reports every invalid value at once (``TopologyError``);
 * ``read_state()`` reads what exists with ``ip -j ...`` through a ``run``
-  callable ``run(argv) -> (rc, stdout, stderr)``;
+  callable ``run(argv) -> (rc, stdout, stderr)``, skipping stale entries of
+  ``ip netns list`` (see ``netns_mounted()``);
 * ``plan_present()`` / ``plan_absent()`` return the ``ip`` commands that
   converge that state, together with the state they are expected to leave;
 * ``describe()`` renders the declared objects of a state for ``--diff``.
@@ -26,6 +27,8 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import os
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -35,6 +38,8 @@ NETNS_NAME_MAX = 255
 LINK_LOCAL_V6 = ipaddress.ip_network('fe80::/10')
 DEFAULT_METRIC = {4: 0, 6: 1024}  # what the kernel uses when none is given
 CONNECTED_METRIC = {4: 0, 6: 256}  # metric of the kernel's prefix routes
+NETNS_RUN_DIR = '/run/netns'  # where `ip netns add` bind-mounts each named namespace
+MAC_RE = re.compile(r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$')
 
 
 class TopologyError(Exception):
@@ -82,6 +87,7 @@ class DeclaredLink:
     addresses: list = field(default_factory=list)  # ipaddress interfaces
     master: str | None = None
     peer: DeclaredLink | None = None  # the other end of a veth pair
+    mac: str | None = None  # lower-case; given only when the module creates the link
 
 
 @dataclass
@@ -110,6 +116,7 @@ class Topology:
     bridges: list
     veth_pairs: list  # (end, peer) tuples of DeclaredLink
     routes: list
+    owned: set = field(default_factory=set)  # (namespace, name) of links the caller made earlier
 
     @property
     def veth_ends(self):
@@ -121,6 +128,10 @@ class Topology:
 
     def declares_link(self, namespace, name):
         return any(link.namespace == namespace and link.name == name for link in self.links)
+
+    def owns(self, namespace, name):
+        """The caller made this link earlier (option ``owned``): it may be replaced."""
+        return (namespace, name) in self.owned
 
 
 def _ifname_problem(name):
@@ -147,6 +158,21 @@ def _netns_name_problem(name):
         return "'%s' is %d characters" % (name, len(name))
     if name in ('.', '..') or '/' in name or any(c.isspace() for c in name):
         return "'%s' is not a valid namespace name" % name
+    return None
+
+
+MAC_RULE = ('use a unicast MAC address of six colon-separated hexadecimal octets, the first one even, '
+            'such as 02:42:ac:11:00:02')
+
+
+def _mac_problem(text):
+    if not isinstance(text, str) or not MAC_RE.match(text.strip()):
+        return "'%s' is not a MAC address" % text
+    first = int(text.strip()[:2], 16)
+    if first & 1:
+        return "'%s' is a multicast address (the first octet is odd)" % text
+    if int(text.strip().replace(':', ''), 16) == 0:
+        return "'%s' is the all-zero address" % text
     return None
 
 
@@ -201,6 +227,13 @@ def parse_topology(params):
         if problem:
             errors.append('%s.name: %s; %s' % (path, problem, IFNAME_RULE))
         check_namespace(path + '.namespace', link.namespace)
+        mac = item.get('mac')
+        if mac is not None:
+            problem = _mac_problem(mac)
+            if problem:
+                errors.append('%s.mac: %s; %s' % (path, problem, MAC_RULE))
+            else:
+                link.mac = mac.strip().lower()
         for k, text in enumerate(item.get('addresses') or []):
             addr = _parse_interface(text)
             if addr is None:
@@ -230,6 +263,18 @@ def parse_topology(params):
                           % (link.path, link.name, ns_label(link.namespace), seen[key]))
         else:
             seen[key] = link.path
+
+    # A MAC address is declared once: two links with one address confuse
+    # every switch and ARP cache that sees both.
+    macs = {}
+    for link in links:
+        if link.mac is None:
+            continue
+        if link.mac in macs:
+            errors.append("%s.mac: '%s' is already declared at %s.mac; each MAC address may be declared once"
+                          % (link.path, link.mac, macs[link.mac]))
+        else:
+            macs[link.mac] = link.path
 
     # A master must be a bridge declared in the same namespace as the end.
     for link in links:
@@ -272,10 +317,22 @@ def parse_topology(params):
             _check_route_in_namespace(route, links, errors)
         routes.append(route)
 
+    owned = set()
+    for i, item in enumerate(params.get('owned') or []):
+        path = 'owned[%d]' % i
+        name, namespace = item['name'], item.get('namespace')
+        problem = _ifname_problem(name)
+        if problem:
+            errors.append('%s.name: %s; %s' % (path, problem, IFNAME_RULE))
+        problem = _netns_name_problem(namespace) if namespace is not None else None
+        if problem:
+            errors.append('%s.namespace: %s; %s' % (path, problem, NETNS_RULE))
+        owned.add((namespace, name))
+
     if errors:
         raise TopologyError(errors)
     return Topology(state=params.get('state') or 'present', namespaces=namespaces, bridges=bridges,
-                    veth_pairs=veth_pairs, routes=routes)
+                    veth_pairs=veth_pairs, routes=routes, owned=owned)
 
 
 def _parse_route(path, item, errors, check_namespace):
@@ -354,6 +411,7 @@ class Link:
     master: str | None = None
     addresses: list = field(default_factory=list)
     peer: tuple | None = None  # (namespace, name) of the veth peer when it is known
+    mac: str | None = None  # link-layer address, lower-case
     # raw peer fields from `ip -j -d link show`, used to find the peer
     peer_name: str | None = None  # "link": the peer is in the same namespace
     peer_index: int | None = None  # "link_index": the peer's ifindex in its namespace
@@ -373,9 +431,10 @@ class Route:
 
 @dataclass
 class NetState:
-    namespaces: set  # named namespaces that exist
+    namespaces: set  # named namespaces that exist (as listed by `ip netns list`, stale ones included)
     links: dict  # namespace -> {name: Link}, for each namespace read
     routes: dict  # namespace -> [Route]
+    stale: set = field(default_factory=set)  # listed names that are no namespace any more (never read)
 
     def link(self, namespace, name):
         return self.links.get(namespace, {}).get(name)
@@ -405,7 +464,8 @@ def _read_links(run, namespace):
         links[item['ifname']] = Link(
             name=item['ifname'], ifindex=item.get('ifindex'), kind=(item.get('linkinfo') or {}).get('info_kind'),
             up='UP' in item.get('flags', []), master=item.get('master'), peer_name=item.get('link'),
-            peer_index=item.get('link_index'), peer_netnsid=item.get('link_netnsid'))
+            peer_index=item.get('link_index'), peer_netnsid=item.get('link_netnsid'),
+            mac=(item.get('address') or '').lower() or None)
         links[item['ifname']].addresses = [
             ipaddress.ip_interface('%s/%s' % (a['local'], a['prefixlen']))
             for a in item.get('addr_info', []) if a.get('family') in ('inet', 'inet6')]
@@ -422,12 +482,32 @@ def _parse_route_entry(family, item):
                  metric=item.get('metric', 0), type=item.get('type', 'unicast'))
 
 
-def read_state(run, topology):
-    """Read the namespaces, links, addresses and routes that matter to `topology`."""
+def netns_mounted(name):
+    """Whether the entry NAME of `ip netns list` is still a namespace.
+
+    `ip netns add` bind-mounts the namespace on /run/netns/NAME. Once that
+    mount is gone (`umount /run/netns/NAME`) the empty file stays listed, and
+    every `ip -n NAME ...` fails with "Invalid argument". A name whose file
+    has gone too (deleted since it was listed) is not called stale here.
+    """
+    path = os.path.join(NETNS_RUN_DIR, name)
+    return os.path.ismount(path) or not os.path.lexists(path)
+
+
+def read_state(run, topology, is_mounted=None):
+    """Read the namespaces, links, addresses and routes that matter to `topology`.
+
+    `is_mounted(name) -> bool` tells a listed namespace from a stale entry
+    (default: ``netns_mounted``). Stale entries are recorded in ``state.stale``
+    and not read.
+    """
+    if is_mounted is None:
+        is_mounted = netns_mounted
     listed = run_json(run, ['ip', '-j', 'netns', 'list'])
     existing = {item['name'] for item in listed}
+    stale = {name for name in existing if not is_mounted(name)}
     nsid_names = {ROOT: {item['id']: item['name'] for item in listed if 'id' in item}}
-    state = NetState(namespaces=existing, links={}, routes={})
+    state = NetState(namespaces=existing, links={}, routes={}, stale=stale)
     involved = list(topology.namespaces)
     for namespace in [link.namespace for link in topology.links] + [route.namespace for route in topology.routes]:
         if namespace is not ROOT and namespace not in involved:
@@ -435,7 +515,7 @@ def read_state(run, topology):
     if topology.state == 'absent':
         # Removing a pair must know where each end's peer is, wherever it is.
         involved += sorted(existing.difference(involved))
-    for namespace in [ROOT] + [ns for ns in involved if ns in existing]:
+    for namespace in [ROOT] + [ns for ns in involved if ns in existing and ns not in stale]:
         state.links[namespace] = _read_links(run, namespace)
         if namespace is not ROOT:  # ids as seen from this namespace, read after the links that use them
             nsid_names[namespace] = {item['id']: item['name'] for item in
@@ -506,25 +586,26 @@ class Planner:
         for link_name in list(self.model.links.get(name, {})):
             self._forget_link(name, link_name)
         self.model.namespaces.discard(name)
+        self.model.stale.discard(name)
         self.model.links.pop(name, None)
         self.model.routes.pop(name, None)
 
     # -- links -------------------------------------------------------------
-    def bridge_add(self, namespace, name):
-        self._emit(namespace, 'link', 'add', name, 'type', 'bridge')
-        self.model.links[namespace][name] = Link(name=name, kind='bridge')
+    def bridge_add(self, namespace, name, mac=None):
+        self._emit(namespace, 'link', 'add', name, *_address_args(mac), 'type', 'bridge')
+        self.model.links[namespace][name] = Link(name=name, kind='bridge', mac=mac)
 
     def veth_add(self, end, peer):
-        args = ['link', 'add', end.name]
+        args = ['link', 'add', end.name] + _address_args(end.mac)
         if end.namespace is not ROOT:
             args += ['netns', end.namespace]
-        args += ['type', 'veth', 'peer', 'name', peer.name]
+        args += ['type', 'veth', 'peer', 'name', peer.name] + _address_args(peer.mac)
         if peer.namespace is not ROOT:
             args += ['netns', peer.namespace]
         self._emit(ROOT, *args)
-        self.model.links[end.namespace][end.name] = Link(name=end.name, kind='veth',
+        self.model.links[end.namespace][end.name] = Link(name=end.name, kind='veth', mac=end.mac,
                                                          peer=(peer.namespace, peer.name))
-        self.model.links[peer.namespace][peer.name] = Link(name=peer.name, kind='veth',
+        self.model.links[peer.namespace][peer.name] = Link(name=peer.name, kind='veth', mac=peer.mac,
                                                            peer=(end.namespace, end.name))
 
     def link_del(self, namespace, name):
@@ -605,6 +686,10 @@ class Planner:
         self.model.routes[route.namespace].remove(found)
 
 
+def _address_args(mac):
+    return ['address', mac] if mac is not None else []
+
+
 def _route_args(route, verb):
     args = ['-6'] if route.family == 6 else []
     args += ['route', verb, route.dst_text]
@@ -662,18 +747,35 @@ def foreign_root_links(topology, state):
     Links inside a declared namespace belong to the topology and may be
     replaced. In the root namespace a name clash is refused instead: the
     interface may be the one Ansible reaches the machine through (a container's
-    eth0 is a veth whose peer sits on the host).
+    eth0 is a veth whose peer sits on the host), or a bridge another program
+    made and addressed (docker0, a CNI bridge). A bridge whose addresses are
+    all declared (one built by hand, as a lesson does) is taken over. Links
+    the caller made earlier (``topology.owned``) are never refused.
     """
     errors = []
     for bridge in topology.bridges:
-        found = state.link(ROOT, bridge.name) if bridge.namespace is ROOT else None
-        if found is not None and found.kind != 'bridge':
+        if bridge.namespace is not ROOT or topology.owns(ROOT, bridge.name):
+            continue
+        found = state.link(ROOT, bridge.name)
+        if found is None:
+            continue
+        if found.kind != 'bridge':
             errors.append("%s.name: '%s' already exists in the root namespace as a %s; choose another name "
                           "(the module replaces only its own bridges there)" % (bridge.path, bridge.name, found.kind))
+            continue
+        present = [a for a in found.addresses if not is_link_local(a)]
+        undeclared = [a for a in present if a not in bridge.addresses]
+        if undeclared:
+            which = ('which this topology does not declare' if len(undeclared) == len(present) else
+                     'of which this topology does not declare %s' % ', '.join(str(a) for a in undeclared))
+            errors.append("%s.name: '%s' already exists in the root namespace with %s, %s; it was not made here: "
+                          "remove it (ip link del %s) or choose another name"
+                          % (bridge.path, bridge.name, ', '.join(str(a) for a in present), which, bridge.name))
     for end, peer in topology.veth_pairs:
         for link, other in ((end, peer), (peer, end)):
             found = state.link(ROOT, link.name) if link.namespace is ROOT else None
-            if found is not None and not _is_pair_end(found, other.name, topology):
+            if found is not None and not topology.owns(ROOT, link.name) \
+                    and not _is_pair_end(found, other.name, topology):
                 errors.append("%s.name: '%s' already exists in the root namespace and is not a veth paired with "
                               "'%s'; choose another name (the module replaces only its own pairs there)"
                               % (link.path, link.name, other.name))
@@ -688,6 +790,8 @@ def plan_present(topology, state):
     model = planner.model
 
     for name in topology.namespaces:
+        if name in model.stale:  # listed, but no namespace is mounted there any more
+            planner.netns_del(name)
         if name not in model.namespaces:
             planner.netns_add(name)
     for name in topology.namespaces:
@@ -700,13 +804,14 @@ def plan_present(topology, state):
         if found is not None and found.kind != 'bridge':
             planner.link_del(bridge.namespace, bridge.name)
         if found is None or found.kind != 'bridge':
-            planner.bridge_add(bridge.namespace, bridge.name)
+            planner.bridge_add(bridge.namespace, bridge.name, bridge.mac)
 
     for end, peer in topology.veth_pairs:
         if pair_ok(model, end, peer):
             continue
         # Repair: remove whatever ends of these names exist where they are
-        # declared, and halves of this very pair left in the root namespace
+        # declared (in the root namespace, only those foreign_root_links let
+        # through: ends of this pair, or links in topology.owned), and halves of this very pair left in the root namespace
         # (created there by hand and never moved), unless something else
         # declares them. Any other root interface of that name is not ours.
         for link, other in ((end, peer), (peer, end)):
@@ -781,19 +886,23 @@ def plan_absent(topology, state):
             planner.route_del(route, found)
     # Deleting one end takes its peer along. An end whose peer has another name,
     # or sits in an unnamed namespace (a container's), belongs to another pair and
-    # stays. The peer's namespace is not compared, so a pair left half-moved by
-    # hand is still removed.
+    # stays, unless the caller made it (topology.owned) and its peer cannot be
+    # found (its namespace was deleted while a process still held it). The
+    # peer's namespace is not compared, so a pair left half-moved by hand is
+    # still removed.
     for link in topology.veth_ends:
         found = model.link(link.namespace, link.name)
-        if found is not None and found.kind == 'veth' and found.peer is not None \
-                and found.peer[1] == link.peer.name:
+        if found is None or found.kind != 'veth':
+            continue
+        if (found.peer is not None and found.peer[1] == link.peer.name) or \
+                (found.peer is None and topology.owns(link.namespace, link.name)):
             planner.link_del(link.namespace, link.name)
     for bridge in topology.bridges:
         found = model.link(bridge.namespace, bridge.name)
         if found is not None and found.kind == 'bridge':
             planner.link_del(bridge.namespace, bridge.name)
     for name in topology.namespaces:
-        if name in model.namespaces:
+        if name in model.namespaces:  # stale entries too
             planner.netns_del(name)
     return planner
 
@@ -833,7 +942,8 @@ def describe(topology, state):
             'metric': found.metric,
         })
     return {
-        'namespaces': [name for name in topology.namespaces if name in state.namespaces],
+        'namespaces': [name for name in topology.namespaces
+                       if name in state.namespaces and name not in state.stale],
         'links': links,
         'routes': routes,
     }

@@ -16,6 +16,11 @@ description:
   - Every link the module declares is brought up, and so is C(lo) in every declared namespace.
   - Addresses of declared links are exact (undeclared ones are removed, except IPv6 link-local addresses). Links, addresses
     and routes that are not declared are never touched.
+  - In the root namespace, an existing interface is taken over only when it can be told to be the declared one, or when it
+    is listed in O(owned); otherwise the module refuses, before any command runs.
+  - A name of C(ip netns list) whose file C(/run/netns/NAME) is no longer a mount point (after C(umount /run/netns/NAME))
+    is a stale entry. It is never read; it is deleted (C(ip netns del)) and, when declared with O(state=present),
+    created again.
   - All arguments are checked before any command runs; every problem found is reported at once.
 author:
   - CKA networking labs maintainers
@@ -41,6 +46,8 @@ options:
   namespaces:
     description:
       - Named network namespaces (C(ip netns)). C(lo) is set up in each.
+      - A stale entry of that name (its file in C(/run/netns) is no longer a mount point) is deleted and created again;
+        with O(state=absent) it is deleted.
     type: list
     elements: dict
     default: []
@@ -53,6 +60,9 @@ options:
   bridges:
     description:
       - Linux bridges. A link of the same name but of another kind is deleted and replaced.
+      - In the root namespace, an existing link of the same name is refused unless it is in O(owned), or is a bridge
+        whose addresses (IPv6 link-local ones aside) are all among O(bridges[].addresses); such a bridge, one built by
+        hand, is taken over.
     type: list
     elements: dict
     default: []
@@ -72,10 +82,19 @@ options:
         type: list
         elements: str
         default: []
+      mac:
+        description:
+          - MAC address given to the bridge when the module creates it, a unicast address such as V(02:42:ac:11:00:05).
+            Quote it in YAML (an unquoted address of digits only, such as 02:42:11:00:00:05, is read as a number).
+          - Never changed on a bridge that exists. A bridge created again by a repair gets the same address, so the
+            neighbours' ARP caches stay right.
+        type: str
   veth_pairs:
     description:
       - Virtual ethernet pairs, created with both ends directly in their namespaces.
       - A pair whose ends are missing, in the wrong namespace, or not each other's peer is deleted and created again.
+      - In the root namespace, an existing end is deleted only when it is a veth paired with the declared peer (or with
+        a link in one of O(namespaces)), or when it is in O(owned); any other link of that name is refused.
     type: list
     elements: dict
     default: []
@@ -99,6 +118,13 @@ options:
         description:
           - Bridge to attach this end to; a bridge of O(bridges) in the same namespace as this end.
           - Omit or V(null) for no bridge (an end attached to one is detached).
+        type: str
+      mac:
+        description:
+          - MAC address given to this end when the module creates the pair, a unicast address such as
+            V(02:42:ac:11:00:02).
+          - Never changed on an end that exists. A pair created again by a repair gets the same addresses, so the
+            neighbours' ARP caches stay right.
         type: str
       peer:
         description:
@@ -125,6 +151,10 @@ options:
             description:
               - Bridge to attach the peer end to, declared in the peer's namespace.
             type: str
+          mac:
+            description:
+              - MAC address given to the peer end when the module creates the pair; see O(veth_pairs[].mac).
+            type: str
   routes:
     description:
       - Routes of the main table. A route is identified by namespace, O(routes[].dst) and O(routes[].metric); one that
@@ -140,6 +170,7 @@ options:
       dst:
         description:
           - Destination network with the host bits zero (V(192.168.1.0/24)), or V(default).
+          - V(0.0.0.0/0) and V(::/0) are the same route as V(default).
         type: str
         required: true
       via:
@@ -155,6 +186,27 @@ options:
         description:
           - Route metric. Omitted means the kernel default (0 for IPv4, 1024 for IPv6).
         type: int
+  owned:
+    description:
+      - Links the caller made earlier on this machine (a lab engine records them), by name and namespace.
+      - A declared root-namespace link listed here is never refused as foreign; when it does not match the declaration
+        (for example a veth whose peer was left in an unnamed namespace, after its namespace was deleted with
+        C(ip netns del) while a process still held it) it is deleted and created again.
+      - With O(state=absent), a declared veth end listed here is deleted even when its peer cannot be found.
+      - Links listed here but not declared are not touched.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - Interface name.
+        type: str
+        required: true
+      namespace:
+        description:
+          - Namespace of the link; omit or V(null) for the root namespace.
+        type: str
 notes:
   - Needs root privileges on the managed host (set C(become) to C(true) on the task or play).
   - A route is added after the addresses and links it needs; a gateway outside every connected subnet is refused by the
@@ -210,6 +262,29 @@ EXAMPLES = r"""
       - namespace: blue
         dst: default
         via: 192.168.15.5
+  become: true
+
+- name: Repair the bridged topology after its namespace was deleted by hand, keeping the MAC addresses
+  cka.lab.ip_topology:
+    namespaces:
+      - name: red
+    bridges:
+      - name: v-net-0
+        mac: "02:42:c0:a8:0f:05"
+        addresses: [192.168.15.5/24]
+    veth_pairs:
+      - name: veth-red
+        namespace: red
+        mac: "02:42:c0:a8:0f:01"
+        addresses: [192.168.15.1/24]
+        peer:
+          name: veth-red-br
+          mac: "02:42:c0:a8:0f:81"
+          master: v-net-0
+    # Made by an earlier run: replaced, not refused, if it no longer matches.
+    owned:
+      - name: v-net-0
+      - name: veth-red-br
   become: true
 
 - name: Remove that topology again
@@ -284,17 +359,20 @@ ARGUMENT_SPEC = dict(
         name=dict(type='str', required=True),
         namespace=dict(type='str'),
         addresses=ADDRESSES,
+        mac=dict(type='str'),
     )),
     veth_pairs=dict(type='list', elements='dict', default=[], options=dict(
         name=dict(type='str', required=True),
         namespace=dict(type='str'),
         addresses=ADDRESSES,
         master=dict(type='str'),
+        mac=dict(type='str'),
         peer=dict(type='dict', required=True, options=dict(
             name=dict(type='str', required=True),
             namespace=dict(type='str'),
             addresses=ADDRESSES,
             master=dict(type='str'),
+            mac=dict(type='str'),
         )),
     )),
     routes=dict(type='list', elements='dict', default=[], options=dict(
@@ -303,6 +381,10 @@ ARGUMENT_SPEC = dict(
         via=dict(type='str'),
         dev=dict(type='str'),
         metric=dict(type='int'),
+    )),
+    owned=dict(type='list', elements='dict', default=[], options=dict(
+        name=dict(type='str', required=True),
+        namespace=dict(type='str'),
     )),
 )
 

@@ -1,0 +1,392 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""A lab declaration: its schema, its cross-field rules and its stages.
+
+A lab file (``labs/<lab>.yml``, described in labs/README.md) is rendered by the
+``cka.lab.lab_declaration`` action with the lab's variables; the result is a
+plain dict in the shape of :data:`SCHEMA`. :func:`validate` checks it as a
+whole and returns every problem at once, each naming the path in the
+declaration, the value and what is allowed. :func:`select_stage` gives what one
+stage of the lab declares.
+
+Sources of the limits: interface names, IFNAMSIZ - 1 = 15 bytes (linux/if.h);
+namespace names become files in /run/netns (ip-netns(8)); addresses, RFC 4632
+(CIDR) and RFC 1122 (no network or broadcast address on a host); ports, RFC 793.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+import posixpath
+
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError, parse_rule
+
+try:
+    import jsonschema
+except ImportError:  # only the controller validates; lab machines never import this module
+    jsonschema = None
+
+IFNAME = r'^[^/:\s]{1,15}$'
+IFNAME_RULE = "Linux interface names are 1-15 characters without '/', ':' or whitespace"
+NETNS = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+NETNS_RULE = "namespace names are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+SLUG = r'^[a-z][a-z0-9-]{0,23}$'
+SLUG_RULE = "1-24 lower-case letters, digits or '-', starting with a letter"
+STAGE = r'^[a-z][a-z0-9_-]{0,23}$'
+PATH_RULE = ("an absolute, normalised path of at least two parts, like /srv/netns-lab/index.html, "
+             "without whitespace, '..', '//' or a trailing '/'")
+
+_COMMON = {
+    'stages': {'type': 'array', 'items': {'type': 'string'}, 'minItems': 1, 'uniqueItems': True},
+    'when': {'type': 'boolean'},
+    'environment': {'type': 'boolean'},
+}
+
+
+def _object(required, properties):
+    props = dict(_COMMON)
+    props.update(properties)
+    return {'type': 'object', 'required': required, 'additionalProperties': False, 'properties': props}
+
+
+_IFNAME = {'type': 'string', 'pattern': IFNAME}
+_NETNS = {'type': ['string', 'null'], 'pattern': NETNS}
+_ADDRESSES = {'type': 'array', 'items': {'type': 'string'}}
+_MAC = {'type': 'string', 'pattern': r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$'}
+_END = {
+    'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'master': {'type': ['string', 'null']},
+    'mac': _MAC,
+}
+_PORT = {'type': 'integer', 'minimum': 1, 'maximum': 65535}
+_PROBE_BASE = {'name': {'type': 'string', 'minLength': 1}, 'stages': _COMMON['stages'], 'when': _COMMON['when']}
+
+SCHEMA = {
+    '$schema': 'https://json-schema.org/draft/2020-12/schema',
+    'type': 'object',
+    'required': ['lab', 'lesson', 'title', 'group', 'name', 'stages', 'stage', 'machine'],
+    'additionalProperties': False,
+    'properties': {
+        'lab': {'type': 'string', 'pattern': r'^[a-z][a-z0-9_]{0,31}$'},
+        'lesson': {'type': 'string', 'minLength': 1},
+        'title': {'type': 'string', 'minLength': 1},
+        'group': {'type': 'string', 'minLength': 1},
+        'guide': {'type': 'string'},
+        'name': {'type': 'string', 'pattern': SLUG},
+        'stages': {'type': 'array', 'items': {'type': 'string', 'pattern': STAGE}, 'minItems': 1,
+                   'uniqueItems': True},
+        'stage': {'type': 'string'},
+        'machine': {
+            'type': 'object',
+            'additionalProperties': False,
+            'properties': {
+                'namespaces': {'type': 'array', 'items': _object(['name'], {'name': {'type': 'string',
+                                                                                      'pattern': NETNS}})},
+                'bridges': {'type': 'array', 'items': _object(['name'], {
+                    'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'mac': _MAC})},
+                'veth_pairs': {'type': 'array', 'items': _object(['name', 'peer'], dict(_END, peer={
+                    'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': _END}))},
+                'routes': {'type': 'array', 'items': _object(['dst'], {
+                    'namespace': _NETNS, 'dst': {'type': 'string'}, 'via': {'type': 'string'},
+                    'dev': _IFNAME, 'metric': {'type': 'integer', 'minimum': 0}})},
+                'sysctls': {'type': 'array', 'items': _object(['name', 'value'], {
+                    'name': {'type': 'string', 'pattern': r'^[a-z0-9_]+(\.[a-z0-9_-]+)+$'},
+                    'value': {'type': 'string'}, 'namespace': _NETNS, 'if_exists': {'type': 'boolean'}})},
+                'chains': {'type': 'array', 'items': _object(['table', 'chain'], {
+                    'table': {'enum': sorted(BUILTIN_CHAINS)},
+                    'chain': {'type': 'string', 'pattern': r'^[A-Za-z0-9_-]{1,28}$'}})},
+                'rules': {'type': 'array', 'items': _object(['table', 'rule'], {
+                    'table': {'enum': sorted(BUILTIN_CHAINS)}, 'rule': {'type': 'string'}})},
+                'files': {'type': 'array', 'items': _object(['path', 'content'], {
+                    'path': {'type': 'string'}, 'content': {'type': 'string'},
+                    'mode': {'type': 'string', 'pattern': r'^0[0-7]{3}$'}})},
+                'services': {'type': 'array', 'items': _object(['name', 'command', 'listen'], {
+                    'name': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]{0,23}$'},
+                    'description': {'type': 'string'},
+                    'namespace': _NETNS,
+                    'command': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}, 'minItems': 1},
+                    'listen': {'type': 'array', 'minItems': 1, 'items': {
+                        'type': 'object', 'required': ['protocol', 'address', 'port'], 'additionalProperties': False,
+                        'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'address': {'type': 'string'},
+                                       'port': _PORT}}}})},
+            },
+        },
+        'probes': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'oneOf': [
+            {'required': ['ping']}, {'required': ['tcp']}, {'required': ['http']}, {'required': ['dns']}],
+            'additionalProperties': False, 'properties': dict(_PROBE_BASE, **{
+                'ping': {'type': 'object', 'required': ['address'], 'additionalProperties': False, 'properties': {
+                    'from': _NETNS, 'address': {'type': 'string'}, 'expect': {'enum': ['reply', 'no reply']}}},
+                'tcp': {'type': 'object', 'required': ['address'], 'additionalProperties': False, 'properties': {
+                    'from': _NETNS, 'to': _NETNS, 'address': {'type': 'string'}, 'port': _PORT,
+                    'source': {'type': 'string'}, 'expect': {'enum': ['connect', 'no connect']}}},
+                'http': {'type': 'object', 'required': ['url'], 'additionalProperties': False, 'properties': {
+                    'from': _NETNS, 'url': {'type': 'string', 'pattern': '^http://'},
+                    'contains': {'type': 'string'}}},
+                'dns': {'type': 'object', 'required': ['name', 'server'], 'additionalProperties': False,
+                        'properties': {
+                            'from': _NETNS, 'server': {'type': 'string'}, 'name': {'type': 'string'},
+                            'protocol': {'enum': ['udp', 'tcp']}, 'answer': {'type': ['string', 'null']},
+                            'resolver': {'type': 'boolean'}}},
+            })}},
+    },
+}
+
+
+def _path_text(path):
+    out = ''
+    for part in path:
+        out += '[%d]' % part if isinstance(part, int) else ('.' if out else '') + str(part)
+    return out or '(the declaration)'
+
+
+def schema_errors(declaration):
+    """Problems with the shape of a rendered declaration, each as 'path: message'."""
+    if jsonschema is None:
+        raise RuntimeError('the jsonschema Python package is needed on the Ansible computer (pip install jsonschema)')
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = []
+    for error in sorted(validator.iter_errors(declaration), key=lambda e: list(map(str, e.absolute_path))):
+        value = error.instance
+        shown = value if isinstance(value, (str, int, bool)) or value is None else type(value).__name__
+        message = error.message
+        if error.validator == 'pattern':
+            message = "'%s' does not have the allowed form (%s)" % (value, _pattern_rule(error.schema['pattern']))
+        elif error.validator == 'additionalProperties':
+            allowed = sorted(error.schema.get('properties', {}))
+            message = '%s; allowed keys: %s' % (error.message, ', '.join(allowed))
+        elif error.validator == 'oneOf':
+            message = 'must have exactly one of ping, tcp, http or dns'
+        elif error.validator in ('type', 'enum', 'minimum', 'maximum'):
+            message = '%r: %s' % (shown, error.message.split(' is ', 1)[-1] if ' is ' in error.message
+                                  else error.message)
+        errors.append('%s: %s' % (_path_text(error.absolute_path), message))
+    return errors
+
+
+def _pattern_rule(pattern):
+    return {IFNAME: IFNAME_RULE, NETNS: NETNS_RULE, SLUG: SLUG_RULE}.get(pattern, 'pattern %s' % pattern)
+
+
+def _stages_of(item, all_stages):
+    return item.get('stages') or all_stages
+
+
+def select_stage(declaration, stage, annotate=False):
+    """What `stage` of the lab declares: the machine's objects and the probes, with
+    `stages` and `when` resolved (objects whose `when` is false are left out).
+
+    With `annotate`, each object keeps its path in the whole declaration under
+    ``__path``, for error messages."""
+    stages = declaration['stages']
+    out = copy.deepcopy(declaration)
+    out['stage'] = stage
+
+    def pick(items, prefix):
+        picked = []
+        for i, item in enumerate(items):
+            if stage in _stages_of(item, stages) and item.get('when', True):
+                item = {k: v for k, v in item.items() if k not in ('stages', 'when')}
+                if annotate:
+                    item['__path'] = '%s[%d]' % (prefix, i)
+                picked.append(item)
+        return picked
+
+    for kind, items in declaration['machine'].items():
+        out['machine'][kind] = pick(items, 'machine.' + kind)
+    out['probes'] = pick(declaration.get('probes', []), 'probes')
+    return out
+
+
+# --------------------------------------------------------------------------
+# Cross-field rules
+# --------------------------------------------------------------------------
+
+def _interface(text):
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        return None
+
+
+def _check_address(errors, where, text):
+    """An address in CIDR form that a host may hold; returns the interface or None."""
+    iface = _interface(text)
+    if iface is None or '/' not in text:
+        errors.append("%s: '%s' is not an address in CIDR form, like 192.168.15.5/24" % (where, text))
+        return None
+    net = iface.network
+    if net.version == 4 and net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
+        errors.append("%s: '%s' is the %s address of %s; a host needs an address inside it (RFC 1122)"
+                      % (where, text, 'network' if iface.ip == net.network_address else 'broadcast', net))
+        return None
+    return iface
+
+
+def _ends(declaration):
+    """(path, namespace, end) of every link end: bridges and both ends of each veth pair."""
+    machine = declaration['machine']
+    for i, bridge in enumerate(machine.get('bridges', [])):
+        yield bridge.get('__path', 'machine.bridges[%d]' % i), bridge.get('namespace'), bridge, 'bridge'
+    for i, pair in enumerate(machine.get('veth_pairs', [])):
+        where = pair.get('__path', 'machine.veth_pairs[%d]' % i)
+        yield where, pair.get('namespace'), pair, 'veth'
+        yield where + '.peer', pair['peer'].get('namespace'), pair['peer'], 'veth'
+
+
+def stage_errors(declaration):
+    """Cross-field problems of one selected stage (see :func:`select_stage`)."""
+    errors = []
+    machine = declaration['machine']
+    stage = declaration['stage']
+    where_stage = " (stage '%s')" % stage
+    namespaces = [ns['name'] for ns in machine.get('namespaces', [])]
+    for name in sorted({n for n in namespaces if namespaces.count(n) > 1}):
+        errors.append("machine.namespaces: '%s' is declared twice%s; each namespace once" % (name, where_stage))
+    known_ns = set(namespaces)
+
+    def check_ns(where, value):
+        if value is not None and value not in known_ns:
+            errors.append("%s.namespace: '%s' is not a namespace of the lab%s; declared: %s"
+                          % (where, value, where_stage, ', '.join(namespaces) or 'none'))
+
+    links, segments, addresses = {}, {}, []
+    bridges = {(b.get('namespace'), b['name']) for b in machine.get('bridges', [])}
+    for where, ns, end, kind in _ends(declaration):
+        check_ns(where, ns)
+        key = (ns, end['name'])
+        if key in links:
+            errors.append("%s.name: '%s' is declared twice in %s%s"
+                          % (where, end['name'], ns or 'the root namespace', where_stage))
+        links[key] = where
+        master = end.get('master')
+        if master is not None and (ns, master) not in bridges:
+            errors.append("%s.master: '%s' is not a bridge declared in %s%s"
+                          % (where, master, ns or 'the root namespace', where_stage))
+        for j, text in enumerate(end.get('addresses', [])):
+            iface = _check_address(errors, '%s.addresses[%d]' % (where, j), text)
+            if iface is not None:
+                addresses.append(('%s.addresses[%d]' % (where, j), ns, end['name'], iface))
+    # Which links share a layer-2 segment: a bridge with its ports and their
+    # peers; a veth pair without a bridge on its own.
+    for i, pair in enumerate(machine.get('veth_pairs', [])):
+        ends = [(pair.get('namespace'), pair['name'], pair.get('master')),
+                (pair['peer'].get('namespace'), pair['peer']['name'], pair['peer'].get('master'))]
+        masters = [(ns, m) for ns, _, m in ends if m is not None]
+        segment = ('bridge',) + masters[0] if masters else ('pair', i)
+        for ns, name, _ in ends:
+            segments[(ns, name)] = segment
+    for b in machine.get('bridges', []):
+        segments[(b.get('namespace'), b['name'])] = ('bridge', b.get('namespace'), b['name'])
+    seen = {}
+    for where, ns, name, iface in addresses:
+        if iface.ip in seen:
+            errors.append("%s: %s is already held by %s%s; each address once"
+                          % (where, iface.ip, seen[iface.ip], where_stage))
+        seen[iface.ip] = where
+    for a, (where_a, ns_a, name_a, iface_a) in enumerate(addresses):
+        for where_b, ns_b, name_b, iface_b in addresses[a + 1:]:
+            if segments.get((ns_a, name_a)) != segments.get((ns_b, name_b)) \
+                    and iface_a.network.overlaps(iface_b.network):
+                errors.append("%s: %s overlaps %s of %s, which is on another network%s; separate networks "
+                              "need separate subnets" % (where_b, iface_b.network, iface_a.network, where_a,
+                                                         where_stage))
+    for i, route in enumerate(machine.get('routes', [])):
+        where = route.get('__path', 'machine.routes[%d]' % i)
+        check_ns(where, route.get('namespace'))
+        dst = route['dst']
+        if dst != 'default':
+            try:
+                net = ipaddress.ip_network(dst)
+            except ValueError:
+                errors.append("%s.dst: '%s' must be 'default' or a network with its host bits zero, like "
+                              "192.168.1.0/24" % (where, dst))
+                net = None
+        if 'via' not in route and 'dev' not in route:
+            errors.append('%s: needs via (a gateway) or dev (a link)' % where)
+        if 'via' in route:
+            try:
+                via = ipaddress.ip_address(route['via'])
+            except ValueError:
+                errors.append("%s.via: '%s' is not an IP address" % (where, route['via']))
+                continue
+            ns = route.get('namespace')
+            connected = [iface.network for _, n, _, iface in addresses if n == ns]
+            if ns is not None and not any(via in net for net in connected):
+                errors.append("%s.via: %s is in no subnet of namespace %s (%s)%s; a gateway must be on a "
+                              "connected network" % (where, via, ns, ', '.join(map(str, connected)) or 'none',
+                                                     where_stage))
+    for i, sysctl in enumerate(machine.get('sysctls', [])):
+        check_ns(sysctl.get('__path', 'machine.sysctls[%d]' % i), sysctl.get('namespace'))
+    chains = {(c['table'], c['chain']) for c in machine.get('chains', [])}
+    for i, item in enumerate(machine.get('rules', [])):
+        where = item.get('__path', 'machine.rules[%d]' % i) + '.rule'
+        try:
+            rule = parse_rule(item['table'], item['rule'])
+        except RuleError as exc:
+            errors.append("%s: '%s' %s" % (where, item['rule'], exc))
+            continue
+        if rule.chain not in BUILTIN_CHAINS[item['table']] and (item['table'], rule.chain) not in chains:
+            errors.append("%s: chain '%s' is neither a built-in chain of table %s (%s) nor declared in "
+                          "machine.chains" % (where, rule.chain, item['table'],
+                                              ', '.join(sorted(BUILTIN_CHAINS[item['table']]))))
+    for i, item in enumerate(machine.get('files', [])):
+        path = item['path']
+        if (not path.startswith('/') or posixpath.normpath(path) != path or path.count('/') < 2
+                or any(c.isspace() for c in path) or '..' in path.split('/')):
+            errors.append("%s.path: '%s' is not usable; %s" % (item.get('__path', 'machine.files[%d]' % i), path,
+                                                               PATH_RULE))
+    for i, service in enumerate(machine.get('services', [])):
+        where = service.get('__path', 'machine.services[%d]' % i)
+        check_ns(where, service.get('namespace'))
+        own = {iface.ip for _, n, _, iface in addresses if n == service.get('namespace')}
+        for j, listen in enumerate(service['listen']):
+            try:
+                address = ipaddress.ip_address(listen['address'])
+            except ValueError:
+                errors.append("%s.listen[%d].address: '%s' is not an IP address" % (where, j, listen['address']))
+                continue
+            if not (address.is_unspecified or address.is_loopback or address in own
+                    or service.get('namespace') is None):
+                errors.append("%s.listen[%d].address: %s is not an address of namespace %s (%s)%s"
+                              % (where, j, address, service.get('namespace'),
+                                 ', '.join(sorted(map(str, own))) or 'none', where_stage))
+    for i, probe in enumerate(declaration.get('probes', [])):
+        for kind in ('ping', 'tcp', 'http', 'dns'):
+            spec = probe.get(kind)
+            if spec is None:
+                continue
+            for key in ('from', 'to'):
+                if spec.get(key) is not None and spec[key] not in known_ns:
+                    errors.append("%s.%s.%s: '%s' is not a namespace of the lab%s; declared: %s"
+                                  % (probe.get('__path', 'probes[%d]' % i), kind, key, spec[key], where_stage,
+                                     ', '.join(namespaces) or 'none'))
+    return errors
+
+
+def validate(declaration):
+    """Every problem of a rendered declaration: shape first, then each stage's cross-field rules."""
+    errors = schema_errors(declaration)
+    if errors:
+        return errors
+    if declaration['stage'] not in declaration['stages']:
+        return ["stage: '%s' is not a stage of lab %s; allowed: %s"
+                % (declaration['stage'], declaration['lab'], ', '.join(declaration['stages']))]
+    for i, item in enumerate(declaration.get('probes', [])):
+        for stage in item.get('stages', []):
+            if stage not in declaration['stages']:
+                errors.append("probes[%d].stages: '%s' is not a stage of the lab; allowed: %s"
+                              % (i, stage, ', '.join(declaration['stages'])))
+    for kind, items in declaration['machine'].items():
+        for i, item in enumerate(items):
+            for stage in item.get('stages', []):
+                if stage not in declaration['stages']:
+                    errors.append("machine.%s[%d].stages: '%s' is not a stage of the lab; allowed: %s"
+                                  % (kind, i, stage, ', '.join(declaration['stages'])))
+    if errors:
+        return errors
+    found = []
+    for stage in declaration['stages']:
+        for error in stage_errors(select_stage(declaration, stage, annotate=True)):
+            if error not in found:
+                found.append(error)
+    return found

@@ -1,0 +1,634 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The lab engine's work on a lab machine: build one stage of a lab, or remove it.
+
+What a lab declares on a machine (see lab_declaration.py) is converged in one
+pass: the topology through topology.py (ip netns, ip link, ip addr, ip route),
+sysctls, iptables chains and rules (netfilter.py, rules compared by what they
+do), files, and services run as transient systemd units, each in its network
+namespace. Before anything changes, the engine writes a record of what the lab
+owns on the machine (``/var/lib/cka-lab/<lab>.json``); a reset removes exactly
+what the record names, whatever variables it is run with, and a later build
+removes what the lab owned and no longer declares.
+
+Every action is an argv list run with LC_ALL=C; each one is returned, so the
+result reads as the equivalent manual steps. In check mode nothing runs and the
+same list says what would.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shlex
+import time
+
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing, parse_rule, plan_rules
+from ansible_collections.cka.lab.plugins.module_utils.topology import (
+    IpCommandError,
+    TopologyError,
+    command_string,
+    parse_topology,
+    plan_absent,
+    plan_present,
+    read_state,
+)
+
+RECORD_VERSION = 1
+NETNS_DIR = '/run/netns'
+
+
+class EngineError(Exception):
+    """A problem the engine can explain; `errors` are the lines of the explanation."""
+
+    def __init__(self, errors):
+        super().__init__('; '.join(errors))
+        self.errors = errors
+
+
+def stable_mac(mark, namespace, name):
+    """A locally administered unicast MAC for a link, the same each time it is made.
+
+    Derived from the lab's mark, the namespace and the interface name, so a link
+    re-created by a repair comes back with its old address and the neighbours'
+    ARP caches stay right (RFC 7042, section 2.1: the U/L bit set, I/G clear)."""
+    digest = hashlib.sha256(('%s/%s/%s' % (mark, namespace or '', name)).encode()).digest()
+    octets = [0x02 | (digest[0] & 0xfc)] + list(digest[1:6])
+    return ':'.join('%02x' % o for o in octets)
+
+
+def unit_name(mark, service):
+    return 'cka-lab-%s-%s.service' % (mark, service)
+
+
+class Engine:
+    """Runs or plans the commands of one lab on one machine.
+
+    `run(argv) -> (rc, stdout, stderr)` runs a command; `check_mode` only plans.
+    """
+
+    def __init__(self, run, lab, mark, record_dir, check_mode=False, sleep=time.sleep, netns_dir=NETNS_DIR):
+        self._run = run
+        self.lab = lab
+        self.mark = mark
+        self.comment = 'cka-lab:%s' % mark
+        self.record_path = os.path.join(record_dir, lab + '.json')
+        self.record_dir = record_dir
+        self.check_mode = check_mode
+        self.sleep = sleep
+        self.netns_dir = netns_dir
+        self.commands = []
+
+    # -- running ----------------------------------------------------------
+    def read(self, argv, ok=(0,)):
+        """A command that only looks; runs in check mode too."""
+        rc, out, err = self._run(argv)
+        if rc not in ok:
+            raise IpCommandError(argv, rc, out, err)
+        return rc, out, err
+
+    def change(self, argv, what=None):
+        """A command that changes the machine; planned only in check mode."""
+        self.commands.append(what or shlex.join(argv))
+        if self.check_mode:
+            return 0, '', ''
+        rc, out, err = self._run(argv)
+        if rc != 0:
+            raise IpCommandError(argv, rc, out, err)
+        return rc, out, err
+
+    def in_ns(self, namespace, argv):
+        return argv if namespace is None else ['ip', 'netns', 'exec', namespace] + argv
+
+    # -- record -----------------------------------------------------------
+    def load_record(self):
+        try:
+            with open(self.record_path, encoding='utf-8') as handle:
+                record = json.load(handle)
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise EngineError(['%s is not readable JSON (%s); remove it and clean the machine by hand, or recreate '
+                               'the machine' % (self.record_path, exc)])
+        return record
+
+    def save_record(self, record):
+        self.commands.append('record what the lab owns in %s' % self.record_path)
+        if self.check_mode:
+            return
+        os.makedirs(self.record_dir, mode=0o755, exist_ok=True)
+        tmp = self.record_path + '.tmp'
+        with open(tmp, 'w', encoding='utf-8') as handle:
+            json.dump(record, handle, indent=1, sort_keys=True)
+        os.replace(tmp, self.record_path)
+
+    def drop_record(self):
+        if os.path.exists(self.record_path):
+            self.commands.append('rm %s' % self.record_path)
+            if not self.check_mode:
+                os.unlink(self.record_path)
+                if not os.listdir(self.record_dir):
+                    os.rmdir(self.record_dir)
+
+    # -- topology ---------------------------------------------------------
+    def topology_params(self, machine, state='present', owned=()):
+        def end(item):
+            return {'name': item['name'], 'namespace': item.get('namespace'),
+                    'addresses': list(item.get('addresses', [])), 'master': item.get('master'),
+                    'mac': item.get('mac') or stable_mac(self.mark, item.get('namespace'), item['name'])}
+
+        return {
+            'state': state,
+            'namespaces': [{'name': ns['name']} for ns in machine.get('namespaces', [])],
+            'bridges': [{'name': b['name'], 'namespace': b.get('namespace'),
+                         'addresses': list(b.get('addresses', [])),
+                         'mac': b.get('mac') or stable_mac(self.mark, b.get('namespace'), b['name'])}
+                        for b in machine.get('bridges', [])],
+            'veth_pairs': [dict(end(p), peer=end(p['peer'])) for p in machine.get('veth_pairs', [])],
+            'routes': [{'namespace': r.get('namespace'), 'dst': r['dst'], 'via': r.get('via'), 'dev': r.get('dev'),
+                        'metric': r.get('metric')} for r in machine.get('routes', [])],
+            'owned': list(owned),
+        }
+
+    def _ip_run(self, argv):
+        return self._run(argv)
+
+    def topology(self, params):
+        """Plan the topology; returns (topology, planner)."""
+        try:
+            topology = parse_topology(params)
+        except TopologyError as exc:
+            raise EngineError(['the topology is not valid: ' + e for e in exc.errors])
+        state = read_state(self._ip_run, topology)
+        try:
+            planner = plan_present(topology, state) if params['state'] == 'present' else plan_absent(topology, state)
+        except TopologyError as exc:
+            raise EngineError(exc.errors)
+        return planner
+
+    def apply_planner(self, planner):
+        for argv in planner.commands:
+            self.change(argv, command_string(argv))
+
+    # -- the machine's own networks ----------------------------------------
+    def own_networks(self, owned_links):
+        """{network: interface} of the root namespace's addresses on links the lab does not own."""
+        _, out, _ = self.read(['ip', '-j', 'addr', 'show'])
+        found = {}
+        for link in json.loads(out or '[]'):
+            if link.get('ifname') in owned_links or link.get('ifname') == 'lo':
+                continue
+            for addr in link.get('addr_info', []):
+                if addr.get('scope') == 'link':
+                    continue
+                net = ipaddress.ip_interface('%s/%s' % (addr['local'], addr['prefixlen'])).network
+                found[net] = link['ifname']
+        return found
+
+    # -- sysctls ----------------------------------------------------------
+    def sysctl_path(self, name):
+        return '/proc/sys/' + name.replace('.', '/')
+
+    def sysctl_get(self, namespace, name):
+        rc, out, _ = self.read(self.in_ns(namespace, ['cat', self.sysctl_path(name)]), ok=(0, 1))
+        return out.strip() if rc == 0 else None
+
+    def sysctl_set(self, namespace, name, value):
+        self.change(self.in_ns(namespace, ['sysctl', '-q', '-w', '%s=%s' % (name, value)]))
+
+    # -- iptables ---------------------------------------------------------
+    def iptables_listing(self, table):
+        _, out, _ = self.read(['iptables', '-w', '-t', table, '-S'])
+        return parse_listing(table, out)
+
+    # -- services ---------------------------------------------------------
+    def unit_show(self, unit):
+        _, out, _ = self.read(['systemctl', 'show', '-p', 'ActiveState,MainPID,Description,LoadState', unit])
+        props = dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+        return props
+
+    def netns_inode(self, namespace):
+        path = os.path.join(self.netns_dir, namespace) if namespace else '/proc/1/ns/net'
+        try:
+            return os.stat(path).st_ino
+        except OSError:
+            return None
+
+    def pid_netns_inode(self, pid):
+        try:
+            return os.stat('/proc/%d/ns/net' % pid).st_ino
+        except (OSError, ValueError):
+            return None
+
+    def sockets(self, namespace, protocol):
+        """[(address, port, [(program, pid)])] of listening sockets in a namespace, from ss(8)."""
+        if namespace is not None and self.netns_inode(namespace) is None:
+            return []
+        flag = '-t' if protocol == 'tcp' else '-u'
+        rc, out, _ = self.read(self.in_ns(namespace, ['ss', '-H', '-l', '-n', '-p', flag]), ok=(0, 1))
+        found = []
+        for line in out.splitlines():
+            fields = line.split()
+            local = next((f for f in fields if re.match(r'^(\[.*\]|[^\s\[\]]+):(\d+|\*)$', f)), None)
+            if local is None:
+                continue
+            address, port = local.rsplit(':', 1)
+            address = address.strip('[]').split('%')[0]
+            users = re.findall(r'\("([^"]*)",pid=(\d+)', line)
+            found.append((address, port, [(name, int(pid)) for name, pid in users]))
+        return found
+
+    def holders(self, namespace, listen):
+        """Who listens where `listen` wants to: [(program, pid)]."""
+        wanted = ipaddress.ip_address(listen['address'])
+        out = []
+        for address, port, users in self.sockets(namespace, listen['protocol']):
+            if port != str(listen['port']):
+                continue
+            try:
+                found = ipaddress.ip_address(address if address not in ('*', '') else '0.0.0.0')
+            except ValueError:
+                continue
+            if found == wanted or found.is_unspecified or wanted.is_unspecified:
+                out += users or [('unknown', 0)]
+        return out
+
+    def cmdline(self, pid):
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+                return handle.read().replace(b'\0', b' ').decode(errors='replace').strip()
+        except OSError:
+            return '?'
+
+
+def service_description(service):
+    """The unit's description carries a digest of what it runs, so a changed declaration restarts it."""
+    digest = hashlib.sha256(json.dumps([service.get('namespace'), service['command'], service['listen']],
+                                       sort_keys=True).encode()).hexdigest()[:12]
+    return '%s [%s]' % (service.get('description') or service['name'], digest)
+
+
+# --------------------------------------------------------------------------
+# Build and remove
+# --------------------------------------------------------------------------
+
+_TOPOLOGY_KINDS = ('namespaces', 'bridges', 'veth_pairs', 'routes')
+
+
+def _key(kind, item):
+    if kind == 'namespaces':
+        return item['name']
+    if kind == 'routes':
+        dst = item['dst']
+        return (item.get('namespace'), 'default' if dst in ('0.0.0.0/0', '::/0') else dst, item.get('metric'))
+    if kind == 'veth_pairs':
+        return (item.get('namespace'), item['name'], item['peer'].get('namespace'), item['peer']['name'])
+    return (item.get('namespace'), item['name'])
+
+
+def _links(topology):
+    """(namespace, name) of every link end in a topology record."""
+    out = [(b.get('namespace'), b['name']) for b in topology.get('bridges', [])]
+    for pair in topology.get('veth_pairs', []):
+        out += [(pair.get('namespace'), pair['name']), (pair['peer'].get('namespace'), pair['peer']['name'])]
+    return out
+
+
+def new_record(engine, stage):
+    return {'version': RECORD_VERSION, 'lab': engine.lab, 'name': engine.mark, 'stage': stage,
+            'run_netns_existed': os.path.isdir(engine.netns_dir),
+            'topology': {kind: [] for kind in _TOPOLOGY_KINDS},
+            'sysctls': [], 'chains': [], 'tables': [], 'files': [], 'services': []}
+
+
+def converge(engine, machine, stage):
+    """Build `machine` (one stage of a lab) on this machine. Returns a summary dict."""
+    old = engine.load_record()
+    if old is not None and old.get('name') != engine.mark:
+        # The mark names the lab's rules and units: take down what the old one named first.
+        remove(engine, old)
+        old = None
+    record = copy.deepcopy(old) if old is not None else new_record(engine, stage)
+    declared_topology = {kind: machine.get(kind, []) for kind in _TOPOLOGY_KINDS}
+    leftover = {kind: [item for item in record['topology'].get(kind, [])
+                       if _key(kind, item) not in {_key(kind, d) for d in declared_topology[kind]}]
+                for kind in _TOPOLOGY_KINDS}
+    owned = set(_links(record['topology']))
+    declared_links = _links(declared_topology)
+
+    errors = []
+    # This machine's own networks (the one Ansible comes in on) must not be reused by the lab.
+    root_owned = {name for ns, name in owned | set(declared_links) if ns is None}
+    own = engine.own_networks(root_owned)
+    for where, ns, item in _addressed(machine):
+        for text in item.get('addresses', []):
+            net = ipaddress.ip_interface(text).network
+            for mine, ifname in own.items():
+                if net.overlaps(mine):
+                    errors.append("%s %s: %s overlaps %s of %s, a network this machine already has; the lab's "
+                                  "networks must be separate from the machine's own (see: ip addr show %s)"
+                                  % (where, item['name'], text, mine, ifname, ifname))
+
+    leftover_params = engine.topology_params(leftover, state='absent')
+    present_params = engine.topology_params(declared_topology, owned=[{'namespace': ns, 'name': name}
+                                                                      for ns, name in sorted(owned, key=str)])
+    try:
+        removal = engine.topology(leftover_params) if any(leftover.values()) else None
+        topology = parse_topology(present_params)
+        state = removal.model if removal is not None else read_state(engine._ip_run, topology)
+        building = plan_present(topology, state)
+    except TopologyError as exc:
+        errors += exc.errors
+        building = None
+    except EngineError as exc:
+        errors += exc.errors
+        building = None
+
+    services = machine.get('services', [])
+    service_plans = []
+    for service in services:
+        unit = unit_name(engine.mark, service['name'])
+        props = engine.unit_show(unit)
+        healthy = _service_healthy(engine, service, props)
+        if not healthy:
+            ours = int(props.get('MainPID') or 0)
+            for listen in service['listen']:
+                taken = [(prog, pid) for prog, pid in engine.holders(service.get('namespace'), listen) if pid != ours]
+                for prog, pid in taken:
+                    errors.append("service %s: %s:%s/%s in %s is already taken by %s (pid %d: %s); stop it "
+                                  "(kill %d), then run again (see: %sss -lnp%s)"
+                                  % (service['name'], listen['address'], listen['port'], listen['protocol'],
+                                     _ns_words(service.get('namespace')), prog, pid, engine.cmdline(pid), pid,
+                                     'ip netns exec %s ' % service['namespace'] if service.get('namespace') else '',
+                                     't' if listen['protocol'] == 'tcp' else 'u'))
+        service_plans.append((service, unit, props, healthy))
+    if errors:
+        raise EngineError(errors)
+
+    # From here on the machine changes. Record first what the lab is about to
+    # own, so that a run that fails half-way can be reset.
+    changed_before = len(engine.commands)
+    merged = {kind: list(record['topology'].get(kind, [])) for kind in _TOPOLOGY_KINDS}
+    for kind in _TOPOLOGY_KINDS:
+        keys = {_key(kind, i) for i in merged[kind]}
+        merged[kind] += [_strip(i) for i in declared_topology[kind] if _key(kind, i) not in keys]
+    record['topology'] = merged
+    record['stage'] = stage
+    record['services'] = sorted(set(record['services']) | {unit for _, unit, _, _ in service_plans})
+    record['tables'] = sorted(set(record['tables']) | {r['table'] for r in machine.get('rules', [])}
+                              | {c['table'] for c in machine.get('chains', [])})
+    _save_if_new(engine, old, record)
+
+    if removal is not None:
+        engine.apply_planner(removal)
+    engine.apply_planner(building)
+
+    _converge_sysctls(engine, machine.get('sysctls', []), record)
+    _converge_netfilter(engine, machine, record)
+    _converge_files(engine, machine.get('files', []), record)
+    for service, unit, props, healthy in service_plans:
+        if not healthy:
+            _start_service(engine, service, unit, props)
+    for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
+        _stop_unit(engine, unit)
+    record['services'] = [p[1] for p in service_plans]
+    record['topology'] = {kind: [_strip(i) for i in declared_topology[kind]] for kind in _TOPOLOGY_KINDS}
+    if len(engine.commands) > changed_before or old is None or old != record:
+        engine.save_record(record)
+    return record
+
+
+def _strip(item):
+    return {k: v for k, v in item.items() if not k.startswith('__') and k != 'environment'}
+
+
+def _save_if_new(engine, old, record):
+    if old != record:
+        engine.save_record(record)
+
+
+def _ns_words(namespace):
+    return 'namespace %s' % namespace if namespace else 'the root namespace'
+
+
+def _addressed(machine):
+    for b in machine.get('bridges', []):
+        yield 'bridge', b.get('namespace'), b
+    for p in machine.get('veth_pairs', []):
+        yield 'veth', p.get('namespace'), p
+        yield 'veth', p['peer'].get('namespace'), p['peer']
+
+
+def _converge_sysctls(engine, sysctls, record):
+    recorded = {(s['namespace'], s['name']): s for s in record['sysctls']}
+    for item in sysctls:
+        key = (item.get('namespace'), item['name'])
+        current = engine.sysctl_get(item.get('namespace'), item['name'])
+        if current is None:
+            if item.get('if_exists'):
+                continue
+            raise EngineError(['sysctl %s does not exist in %s (see: sysctl -a | grep %s)'
+                               % (item['name'], _ns_words(item.get('namespace')), item['name'].split('.')[-1])])
+        if key not in recorded:
+            recorded[key] = {'namespace': key[0], 'name': key[1], 'before': current}
+        if current.split() != str(item['value']).split():
+            engine.sysctl_set(item.get('namespace'), item['name'], item['value'])
+    wanted = {(i.get('namespace'), i['name']) for i in sysctls}
+    for key, entry in list(recorded.items()):
+        if key not in wanted:
+            _restore_sysctl(engine, entry)
+            del recorded[key]
+    record['sysctls'] = sorted(recorded.values(), key=lambda s: (s['namespace'] or '', s['name']))
+
+
+def _restore_sysctl(engine, entry):
+    if entry['namespace'] is not None and engine.netns_inode(entry['namespace']) is None:
+        return
+    current = engine.sysctl_get(entry['namespace'], entry['name'])
+    if current is not None and current.split() != str(entry['before']).split():
+        engine.sysctl_set(entry['namespace'], entry['name'], entry['before'])
+
+
+def _converge_netfilter(engine, machine, record):
+    chains = machine.get('chains', [])
+    rules = [parse_rule(r['table'], r['rule']) for r in machine.get('rules', [])]
+    created = {(c['table'], c['chain']) for c in record['chains']}
+    listings = {table: engine.iptables_listing(table) for table in record['tables']}
+    for item in chains:
+        table, chain = item['table'], item['chain']
+        if chain not in listings[table][1]:
+            engine.change(['iptables', '-w', '-t', table, '-N', chain])
+            created.add((table, chain))
+    for table in record['tables']:
+        found = listings[table][0]
+        add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment)
+        for rule in delete:
+            engine.change(['iptables', '-w', '-t', table, '-D'] + rule.argv()[3:])
+        for rule in add:
+            engine.change(['iptables', '-w'] + rule.argv(engine.comment))
+    wanted = {(c['table'], c['chain']) for c in chains}
+    for table, chain in sorted(created - wanted):
+        _drop_chain(engine, table, chain, engine.comment)
+    record['chains'] = [{'table': t, 'chain': c} for t, c in sorted(created & wanted)]
+
+
+def _drop_chain(engine, table, chain, comment):
+    """Remove a chain the lab created, once nothing but the lab's rules use it."""
+    rules, chains, _ = engine.iptables_listing(table)
+    if chain not in chains:
+        return
+    for rule in rules:
+        if rule.comment == comment and (rule.chain == chain or rule.target == chain):
+            engine.change(['iptables', '-w', '-t', table, '-D'] + rule.argv()[3:])
+    others = [r for r in rules if r.comment != comment and (r.chain == chain or r.target == chain)]
+    if not others:
+        engine.change(['iptables', '-w', '-t', table, '-X', chain])
+
+
+def _read_file(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read().decode('utf-8', errors='surrogateescape')
+    except FileNotFoundError:
+        return None
+
+
+def _converge_files(engine, files, record):
+    recorded = {f['path']: f for f in record['files']}
+    for item in files:
+        path, content = item['path'], item['content']
+        mode = int(item.get('mode', '0644'), 8)
+        current = _read_file(path)
+        if path not in recorded:
+            missing = []
+            parent = os.path.dirname(path)
+            while parent != '/' and not os.path.isdir(parent):
+                missing.append(parent)
+                parent = os.path.dirname(parent)
+            recorded[path] = {'path': path, 'before': current, 'dirs': missing}
+        if current != content or (os.path.exists(path) and (os.stat(path).st_mode & 0o7777) != mode):
+            engine.commands.append('write %s (mode %04o)' % (path, mode))
+            if not engine.check_mode:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, 'w', encoding='utf-8') as handle:
+                    handle.write(content)
+                os.chmod(path, mode)
+    wanted = {f['path'] for f in files}
+    for path, entry in list(recorded.items()):
+        if path not in wanted:
+            _restore_file(engine, entry)
+            del recorded[path]
+    record['files'] = sorted(recorded.values(), key=lambda f: f['path'])
+
+
+def _restore_file(engine, entry):
+    path, before = entry['path'], entry['before']
+    current = _read_file(path)
+    if before is None:
+        if current is not None:
+            engine.commands.append('rm %s' % path)
+            if not engine.check_mode:
+                os.unlink(path)
+        for directory in entry.get('dirs', []):
+            if os.path.isdir(directory) and not os.listdir(directory):
+                engine.commands.append('rmdir %s' % directory)
+                if not engine.check_mode:
+                    os.rmdir(directory)
+    elif current != before:
+        engine.commands.append('restore %s' % path)
+        if not engine.check_mode:
+            with open(path, 'w', encoding='utf-8') as handle:
+                handle.write(before)
+
+
+def _service_healthy(engine, service, props):
+    if props.get('ActiveState') != 'active' or props.get('Description') != service_description(service):
+        return False
+    pid = int(props.get('MainPID') or 0)
+    if pid == 0 or engine.pid_netns_inode(pid) != engine.netns_inode(service.get('namespace')):
+        return False
+    return all(any(p == pid for _, p in engine.holders(service.get('namespace'), listen))
+               for listen in service['listen'])
+
+
+def _stop_unit(engine, unit):
+    props = engine.unit_show(unit)
+    if props.get('LoadState') == 'loaded' or props.get('ActiveState') not in (None, '', 'inactive'):
+        _stop_loaded(engine, unit)
+
+
+def _stop_loaded(engine, unit):
+    """Stop a transient unit; one that failed stays loaded until its failure is reset."""
+    engine.change(['systemctl', 'stop', unit])
+    if not engine.check_mode and engine.unit_show(unit).get('LoadState') == 'loaded':
+        engine.change(['systemctl', 'reset-failed', unit])
+
+
+def _start_service(engine, service, unit, props):
+    if props.get('LoadState') == 'loaded':
+        _stop_loaded(engine, unit)
+    argv = ['systemd-run', '--quiet', '--unit', unit, '--description', service_description(service),
+            '--property', 'Restart=on-failure', '--property', 'RestartSec=1', '--']
+    argv += engine.in_ns(service.get('namespace'), list(service['command']))
+    engine.change(argv)
+    if engine.check_mode:
+        return
+    deadline = 100
+    for _ in range(deadline):
+        now = engine.unit_show(unit)
+        if _service_healthy(engine, service, now):
+            return
+        engine.sleep(0.1)
+    _, log, _ = engine.read(['journalctl', '-u', unit, '-n', '15', '--no-pager', '-o', 'cat'], ok=(0, 1))
+    raise EngineError(['service %s (unit %s) did not come up listening on %s within 10 s; its log: %s'
+                       % (service['name'], unit, ', '.join('%s:%s/%s' % (l['address'], l['port'], l['protocol'])
+                                                          for l in service['listen']),
+                          ' | '.join(log.strip().splitlines()[-15:]) or 'empty')])
+
+
+def remove(engine, record=None):
+    """Remove what the record says the lab owns, and put back what it changed.
+
+    The record's own mark is used, so a reset run without the build's
+    variables still finds the lab's rules and units."""
+    record = record if record is not None else engine.load_record()
+    comment = 'cka-lab:%s' % (record or {}).get('name', engine.mark)
+    if record is None:
+        # Nothing recorded: the lab's marked rules are still found by their comment.
+        for table in ('nat', 'filter'):
+            _delete_marked(engine, table, comment)
+        return None
+    for unit in record.get('services', []):
+        _stop_unit(engine, unit)
+    for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
+        _delete_marked(engine, table, comment)
+    for chain in record.get('chains', []):
+        _drop_chain(engine, chain['table'], chain['chain'], comment)
+    for entry in record.get('files', []):
+        _restore_file(engine, entry)
+    for entry in record.get('sysctls', []):
+        _restore_sysctl(engine, entry)
+    topology = record.get('topology', {})
+    if any(topology.get(kind) for kind in _TOPOLOGY_KINDS):
+        engine.apply_planner(engine.topology(engine.topology_params(topology, state='absent')))
+    if not record.get('run_netns_existed', True) and os.path.isdir(engine.netns_dir) \
+            and not os.listdir(engine.netns_dir):
+        engine.commands.append('umount %s; rmdir %s' % (engine.netns_dir, engine.netns_dir))
+        if not engine.check_mode:
+            # `ip netns add` bind-mounts the directory on itself (same device:
+            # os.path.ismount cannot tell), sometimes more than once.
+            while engine.read(['mountpoint', '-q', engine.netns_dir], ok=(0, 1, 32))[0] == 0:
+                engine.read(['umount', engine.netns_dir])
+            os.rmdir(engine.netns_dir)
+    engine.drop_record()
+    return record
+
+
+def _delete_marked(engine, table, comment):
+    for rule in engine.iptables_listing(table)[0]:
+        if rule.comment == comment:
+            engine.change(['iptables', '-w', '-t', table, '-D'] + rule.argv()[3:])

@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lab_state
+short_description: Build one stage of a lab on a lab machine, or remove what the lab made
+description:
+  - The lab engine's work on the machine, in one round trip. With O(state=present) it converges what one stage of a lab
+    declares (as rendered and validated by M(cka.lab.lab_declaration)): the topology (namespaces, bridges, veth pairs,
+    addresses, routes, as M(cka.lab.ip_topology) does), sysctls, iptables chains and rules, files, and services run as
+    transient systemd units in their namespaces.
+  - Before anything changes it refuses, naming each problem and the command that shows it, what would break the
+    machine or a student's work - a lab address overlapping one of the machine's own networks, a link of the
+    lab's name that the lab did not make, a port a service needs that another program holds - and records what the
+    lab is about to own in C(RECORD_DIR/LAB.json).
+  - iptables rules are compared by what they do (table, chain, conditions, target), not by comment or spelling: a rule
+    typed by hand that does what a declared rule does is not added twice. Rules the lab adds carry the comment
+    C(cka-lab:NAME); a second copy of one, or one no longer declared, is deleted.
+  - A service is healthy when its unit is active with the declared command, its main process is in the declared
+    namespace and holds every declared listening socket; otherwise it is (re)started and the run waits up to 10 s for
+    it, failing with the unit's log.
+  - With O(state=absent) it removes exactly what the record names (whatever the variables of this run) and puts back
+    sysctls and files as they were before the lab; the lab's marked rules are found by their comment even without a
+    record.
+author:
+  - CKA networking labs maintainers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - iproute2 with JSON output, iptables, systemd (systemd-run), ss (iproute2) on the lab machine
+options:
+  lab:
+    description: The lab's id (the name of its file in C(labs/)); names the record.
+    type: str
+    required: true
+  name:
+    description: The lab's mark, a slug; names its rule comments (C(cka-lab:NAME)) and units (C(cka-lab-NAME-SERVICE)).
+    type: str
+    required: true
+  state:
+    description: V(present) builds O(machine); V(absent) removes what the record names.
+    type: str
+    choices: [present, absent]
+    default: present
+  stage:
+    description: The stage being built, kept in the record.
+    type: str
+  machine:
+    description: What the stage declares on a machine (C(declaration.machine) of M(cka.lab.lab_declaration)).
+    type: dict
+    default: {}
+  record_dir:
+    description: Where the record of what each lab owns is kept on the machine.
+    type: path
+    default: /var/lib/cka-lab
+notes:
+  - Needs root on the lab machine (C(become=true)).
+seealso:
+  - module: cka.lab.ip_topology
+  - name: iptables-extensions(8)
+    link: https://man7.org/linux/man-pages/man8/iptables-extensions.8.html
+  - name: systemd-run(1)
+    link: https://man7.org/linux/man-pages/man1/systemd-run.1.html
+"""
+
+EXAMPLES = r"""
+- name: Read lesson 202's declaration
+  cka.lab.lab_declaration:
+    lab: netns_lab
+    labs_dir: "{{ playbook_dir }}/../labs"
+  register: lab
+
+- name: Build it
+  cka.lab.lab_state:
+    lab: netns_lab
+    name: "{{ lab.declaration.name }}"
+    stage: "{{ lab.declaration.stage }}"
+    machine: "{{ lab.declaration.machine }}"
+  become: true
+
+- name: Remove what it made
+  cka.lab.lab_state:
+    lab: netns_lab
+    name: netns-lab
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+commands:
+  description: What was done (or, in check mode, would be done), in order, as commands a student could type.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - ip netns add red
+    - iptables -w -t nat -A POSTROUTING -s 192.168.15.0/24 -m comment --comment cka-lab:netns-lab -j MASQUERADE
+record:
+  description: What the lab owns on the machine after the run (absent, what it owned before the reset).
+  returned: always
+  type: dict
+errors:
+  description: Every problem found before any change, when the module refuses.
+  returned: failure
+  type: list
+  elements: str
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cka.lab.plugins.module_utils.lab_engine import Engine, EngineError, converge, remove
+from ansible_collections.cka.lab.plugins.module_utils.topology import IpCommandError, command_string
+
+SLUG = re.compile(r'^[a-z][a-z0-9-]{0,23}$')
+LAB = re.compile(r'^[a-z][a-z0-9_]{0,31}$')
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        lab=dict(type='str', required=True),
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        stage=dict(type='str'),
+        machine=dict(type='dict', default={}),
+        record_dir=dict(type='path', default='/var/lib/cka-lab'),
+    ), supports_check_mode=True)
+    params = module.params
+    problems = []
+    if not LAB.match(params['lab']):
+        problems.append("lab: '%s' is not a lab id (lower-case letters, digits and '_', up to 32)" % params['lab'])
+    if not SLUG.match(params['name']):
+        problems.append("name: '%s' is not usable; 1-24 lower-case letters, digits or '-', starting with a letter"
+                        % params['name'])
+    if problems:
+        module.fail_json(msg='; '.join(problems), errors=problems)
+
+    bins = {name: module.get_bin_path(name, required=True) for name in ('ip', 'iptables', 'systemctl')}
+
+    def run(argv):
+        argv = [bins.get(argv[0], argv[0])] + list(argv[1:])
+        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
+
+    engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode)
+    try:
+        if params['state'] == 'present':
+            record = converge(engine, params['machine'], params['stage'])
+        else:
+            record = remove(engine) or {}
+    except EngineError as exc:
+        module.fail_json(msg='Lab %s: %s' % (params['lab'], '; '.join(exc.errors)), errors=exc.errors,
+                         commands=engine.commands, changed=bool(engine.commands))
+    except IpCommandError as exc:
+        module.fail_json(msg=str(exc), cmd=command_string(exc.argv), rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr,
+                         commands=engine.commands, changed=bool(engine.commands))
+    module.exit_json(changed=bool(engine.commands), commands=engine.commands, record=record)
+
+
+if __name__ == '__main__':
+    main()
