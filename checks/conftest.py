@@ -56,6 +56,10 @@ class Lab:
 
         ``ip -j`` prints nothing at all for an empty list."""
         out = self.host.check_output(command, *args)
+        return self.parse_json(out)
+
+    @staticmethod
+    def parse_json(out):
         return json.loads(out) if out.strip() else []
 
 
@@ -74,16 +78,21 @@ _LABS = {}
 def _labs(config, lab_name):
     inventory = config.getoption("ansible_inventory", default=None)
     for record in _load(config):
-        if record.get("lab") == lab_name and (lab_name, record["host"]) not in _LABS:
+        # LAB = "engine": every lab declared in labs/ (exported with engine: true).
+        mine = record.get("engine") is True if lab_name == "engine" else record.get("lab") == lab_name
+        if mine and (lab_name, record["host"]) not in _LABS:
             _LABS[(lab_name, record["host"])] = Lab(record, inventory)
     return [lab for (name, _), lab in _LABS.items() if name == lab_name]
 
 
 def _item_id(item):
     if isinstance(item, dict):
-        for key in ("name", "comment", "dst", "id"):
+        for key in ("name", "comment", "rule", "path", "chain", "id"):
             if key in item:
                 return str(item[key])
+        if "dst" in item:
+            return "%s %s%s" % (item.get("namespace") or "host", item["dst"],
+                                " via %s" % item["via"] if item.get("via") else "")
     return str(item)
 
 
@@ -103,6 +112,10 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("lab", labs, ids=[lab.name for lab in labs])
         return
     key = marker.args[0]
-    pairs = [(lab, item) for lab in labs for item in _lookup(lab.data, key)]
+    # What a lab needs only to run on a lab machine (environment: true) is not graded.
+    pairs = [(lab, item) for lab in labs for item in _lookup(lab.data, key)
+             if not (isinstance(item, dict) and item.get("environment"))]
+    engine = getattr(metafunc.module, "LAB", None) == "engine"
     metafunc.parametrize(("lab", "item"), pairs,
-                         ids=["%s: %s" % (lab.name, _item_id(item)) for lab, item in pairs])
+                         ids=["%s: %s%s" % (lab.name, lab.data["lab"] + ": " if engine else "", _item_id(item))
+                              for lab, item in pairs])
