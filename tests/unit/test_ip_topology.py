@@ -9,6 +9,7 @@ import pytest
 
 import fake_iproute
 
+from ansible_collections.cka.lab.plugins.module_utils import topology
 from fake_iproute import FakeIproute
 
 
@@ -116,6 +117,13 @@ def with_args(base, **changes):
     args = copy.deepcopy(base)
     args.update(changes)
     return args
+
+
+@pytest.fixture(autouse=True)
+def netns_mounts(fake, monkeypatch):
+    """The module asks the file system whether /run/netns/NAME is a mount point;
+    here every namespace of the test double is."""
+    monkeypatch.setattr(topology, 'netns_mounted', lambda name: name in fake.netns)
 
 
 @pytest.fixture

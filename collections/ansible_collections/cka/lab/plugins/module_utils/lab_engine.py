@@ -298,21 +298,71 @@ def _links(topology):
     return out
 
 
-def new_record(engine, stage):
+def new_record(engine, stage, every_stage=None):
+    """The record of a first build, with what the machine had before it.
+
+    `preexisting` lists the namespaces, root-namespace links and iptables rules
+    there were before the lab: a reset may also remove objects a student made
+    by hand with the lab's names, but never one of these."""
+    _, out, _ = engine.read(['ip', '-j', 'netns', 'list'])
+    namespaces = sorted(item['name'] for item in json.loads(out or '[]'))
+    _, out, _ = engine.read(['ip', '-j', 'link', 'show'])
+    links = sorted(item['ifname'] for item in json.loads(out or '[]'))
+    rules = {}
+    for table in ('nat', 'filter'):
+        rules[table] = [rule.text for rule in engine.iptables_listing(table)[0]]
+    # Root-namespace settings any stage declares, as they were: a reset puts
+    # back what a student changed by hand too (namespaced ones go with their
+    # namespaces).
+    sysctls = []
+    for item in (every_stage or {}).get('sysctls', []):
+        if item.get('namespace') is None and item['name'] not in [s['name'] for s in sysctls]:
+            value = engine.sysctl_get(None, item['name'])
+            if value is not None:
+                sysctls.append({'namespace': None, 'name': item['name'], 'before': value})
     return {'version': RECORD_VERSION, 'lab': engine.lab, 'name': engine.mark, 'stage': stage,
             'run_netns_existed': os.path.isdir(engine.netns_dir),
+            'preexisting': {'namespaces': namespaces, 'links': links, 'rules': rules, 'sysctls': sysctls},
             'topology': {kind: [] for kind in _TOPOLOGY_KINDS},
             'sysctls': [], 'chains': [], 'tables': [], 'files': [], 'services': []}
 
 
-def converge(engine, machine, stage):
-    """Build `machine` (one stage of a lab) on this machine. Returns a summary dict."""
+def _hand_made(record, also):
+    """The objects of `also` (every stage of the lab) that were not on the machine
+    before the lab: the lab's names, made by hand by a student."""
+    before = record.get('preexisting')
+    if before is None or not also:
+        return {kind: [] for kind in _TOPOLOGY_KINDS}, []
+    namespaces = [ns for ns in also.get('namespaces', []) if ns['name'] not in before['namespaces']]
+    ns_names = {ns['name'] for ns in also.get('namespaces', [])}
+    bridges = [b for b in also.get('bridges', [])
+               if b.get('namespace') is None and b['name'] not in before['links']]
+    pairs = []
+    for pair in also.get('veth_pairs', []):
+        ends = [pair, pair['peer']]
+        # A pair is the lab's when each end is in one of its namespaces or is a
+        # root-namespace name that was not there before.
+        if all((e.get('namespace') in ns_names) or (e.get('namespace') is None and e['name'] not in before['links'])
+               for e in ends):
+            pairs.append(pair)
+    rules = []
+    for item in also.get('rules', []):
+        rule = parse_rule(item['table'], item['rule'])
+        if not any(parse_rule(item['table'], text) == rule for text in before['rules'].get(item['table'], [])):
+            rules.append(rule)
+    return {'namespaces': namespaces, 'bridges': bridges, 'veth_pairs': pairs, 'routes': []}, rules
+
+
+def converge(engine, machine, stage, every_stage=None):
+    """Build `machine` (one stage of a lab) on this machine; `every_stage`, what
+    all stages declare, tells the first build which settings to note as they
+    were. Returns the record of what the lab owns."""
     old = engine.load_record()
     if old is not None and old.get('name') != engine.mark:
         # The mark names the lab's rules and units: take down what the old one named first.
         remove(engine, old)
         old = None
-    record = copy.deepcopy(old) if old is not None else new_record(engine, stage)
+    record = copy.deepcopy(old) if old is not None else new_record(engine, stage, every_stage)
     declared_topology = {kind: machine.get(kind, []) for kind in _TOPOLOGY_KINDS}
     leftover = {kind: [item for item in record['topology'].get(kind, [])
                        if _key(kind, item) not in {_key(kind, d) for d in declared_topology[kind]}]
@@ -465,7 +515,10 @@ def _converge_netfilter(engine, machine, record):
             created.add((table, chain))
     for table in record['tables']:
         found = listings[table][0]
-        add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment)
+        adopt, add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment)
+        for found_rule, position, rule in adopt:
+            argv = rule.argv(engine.comment)
+            engine.change(['iptables', '-w'] + argv[:2] + ['-R', rule.chain, str(position)] + argv[4:])
         for rule in delete:
             engine.change(['iptables', '-w', '-t', table, '-D'] + rule.argv()[3:])
         for rule in add:
@@ -590,11 +643,14 @@ def _start_service(engine, service, unit, props):
                           ' | '.join(log.strip().splitlines()[-15:]) or 'empty')])
 
 
-def remove(engine, record=None):
+def remove(engine, record=None, also=None):
     """Remove what the record says the lab owns, and put back what it changed.
 
     The record's own mark is used, so a reset run without the build's
-    variables still finds the lab's rules and units."""
+    variables still finds the lab's rules and units. `also` (what every stage
+    of the lab declares) adds what a student made by hand with the lab's names
+    after the lab's first build: namespaces, links and rules that do exactly
+    what a declared rule does; nothing the machine had before the lab."""
     record = record if record is not None else engine.load_record()
     comment = 'cka-lab:%s' % (record or {}).get('name', engine.mark)
     if record is None:
@@ -606,15 +662,26 @@ def remove(engine, record=None):
         _stop_unit(engine, unit)
     for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
         _delete_marked(engine, table, comment)
+    extra_topology, extra_rules = _hand_made(record, also)
+    for rule in extra_rules:
+        for found in engine.iptables_listing(rule.table)[0]:
+            if found.comment is None and found == rule:
+                engine.change(['iptables', '-w', '-t', rule.table, '-D'] + found.argv()[3:])
     for chain in record.get('chains', []):
         _drop_chain(engine, chain['table'], chain['chain'], comment)
     for entry in record.get('files', []):
         _restore_file(engine, entry)
-    for entry in record.get('sysctls', []):
-        _restore_sysctl(engine, entry)
-    topology = record.get('topology', {})
-    if any(topology.get(kind) for kind in _TOPOLOGY_KINDS):
-        engine.apply_planner(engine.topology(engine.topology_params(topology, state='absent')))
+    restored = set()
+    for entry in record.get('sysctls', []) + record.get('preexisting', {}).get('sysctls', []):
+        if (entry['namespace'], entry['name']) not in restored:
+            restored.add((entry['namespace'], entry['name']))
+            _restore_sysctl(engine, entry)
+    for topology in _removal_layers(record.get('topology', {}), extra_topology):
+        if any(topology.get(kind) for kind in _TOPOLOGY_KINDS):
+            # Root-namespace ends are the lab's: one whose peer is gone with a
+            # namespace a process still holds is deleted all the same.
+            owned = [{'namespace': None, 'name': name} for ns, name in _links(topology) if ns is None]
+            engine.apply_planner(engine.topology(engine.topology_params(topology, state='absent', owned=owned)))
     if not record.get('run_netns_existed', True) and os.path.isdir(engine.netns_dir) \
             and not os.listdir(engine.netns_dir):
         engine.commands.append('umount %s; rmdir %s' % (engine.netns_dir, engine.netns_dir))
@@ -626,6 +693,49 @@ def remove(engine, record=None):
             os.rmdir(engine.netns_dir)
     engine.drop_record()
     return record
+
+
+def _removal_layers(*topologies):
+    """Topologies to remove one after the other, from several that may name the
+    same objects: stages can pair one link with different peers (lesson 202's
+    veth-red goes to blue in one stage and to the bridge in another), and one
+    topology may declare each link once. The veth pairs come in layers of pairs
+    that share no end, routes first; bridges and namespaces in the last layer.
+    Addresses are left out: removal does not need them."""
+    pairs, namespaces, bridges, routes, seen = [], [], [], [], set()
+    for topology in topologies:
+        for pair in topology.get('veth_pairs', []):
+            item = {'name': pair['name'], 'namespace': pair.get('namespace'),
+                    'peer': {'name': pair['peer']['name'], 'namespace': pair['peer'].get('namespace')}}
+            if item not in pairs:
+                pairs.append(item)
+        for ns in topology.get('namespaces', []):
+            if {'name': ns['name']} not in namespaces:
+                namespaces.append({'name': ns['name']})
+        for bridge in topology.get('bridges', []):
+            item = {'name': bridge['name'], 'namespace': bridge.get('namespace')}
+            if item not in bridges:
+                bridges.append(item)
+        for route in topology.get('routes', []):
+            if _key('routes', route) not in seen:
+                seen.add(_key('routes', route))
+                routes.append(_strip(route))
+    layers = []
+    for pair in pairs:
+        ends = {(pair['namespace'], pair['name']), (pair['peer']['namespace'], pair['peer']['name'])}
+        for layer in layers:
+            if not layer['ends'] & ends:
+                layer['ends'] |= ends
+                layer['veth_pairs'].append(pair)
+                break
+        else:
+            layers.append({'ends': set(ends), 'veth_pairs': [pair]})
+    out = [{'namespaces': [], 'bridges': [], 'veth_pairs': layer['veth_pairs'], 'routes': []} for layer in layers]
+    if not out:
+        out.append({'namespaces': [], 'bridges': [], 'veth_pairs': [], 'routes': []})
+    out[0]['routes'] = routes
+    out[-1]['namespaces'], out[-1]['bridges'] = namespaces, bridges
+    return out
 
 
 def _delete_marked(engine, table, comment):

@@ -157,20 +157,37 @@ def parse_listing(table, listing):
 def plan_rules(declared, found, mark):
     """What to change so that the tables hold every `declared` rule once.
 
-    `declared`: the Rules the lab wants. `found`: the Rules in the tables now.
-    `mark`: the comment the lab puts on the rules it adds.
-    Returns ``(add, delete)``: the declared Rules that no rule left in place
-    covers, and the found Rules carrying `mark` that are not wanted (a second
-    copy of a lab rule, or a rule of an earlier declaration). A rule someone
-    else added that covers a declared one (the lesson typed by hand) makes
-    adding it unnecessary.
+    `declared`: the Rules the lab wants. `found`: the Rules in the tables now,
+    in the order ``iptables -S`` lists them. `mark`: the comment the lab puts on
+    the rules it adds.
+    Returns ``(adopt, add, delete)``:
+      - adopt: ``(found_rule, position, declared_rule)`` for an unmarked rule that
+        does exactly what a declared one does (the lesson typed by hand): it is
+        taken over in place (``iptables -R CHAIN POSITION``, position counted
+        from 1 within its chain), so a reset removes it with the rest;
+      - add: declared Rules that no rule left in place covers (a broader rule
+        someone else added, such as a DNAT that names no interface, makes adding
+        the narrower one unnecessary);
+      - delete: found Rules carrying `mark` that are not wanted (a second copy of
+        a lab rule, or a rule of an earlier declaration).
     """
-    kept = []
+    kept, adopt = [], []
     for rule in declared:
         ours = next((f for f in found if f.comment == mark and f == rule and not any(f is k for k in kept)), None)
+        if ours is None:
+            ours = next((f for f in found if f.comment is None and f == rule
+                         and not any(f is k for k in kept)), None)
+            if ours is not None:
+                adopt.append((ours, _position(found, ours), rule))
         if ours is not None:
             kept.append(ours)
     delete = [f for f in found if f.comment == mark and not any(f is k for k in kept)]
     staying = [f for f in found if not any(f is d for d in delete)]
     add = [rule for rule in declared if not any(f.covers(rule) for f in staying)]
-    return add, delete
+    return adopt, add, delete
+
+
+def _position(found, rule):
+    """The 1-based position of `rule` within its chain."""
+    same_chain = [f for f in found if f.chain == rule.chain]
+    return next(i for i, f in enumerate(same_chain, 1) if f is rule)

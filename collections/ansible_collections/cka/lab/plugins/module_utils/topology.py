@@ -705,8 +705,10 @@ def _route_args(route, verb):
 def find_route(state, route):
     """The main-table route with the declared route's destination and metric.
 
-    Several routes can share them (IPv6 keeps one per link); prefer the one
-    that already matches the declaration.
+    Destinations are compared as networks: "default" is read and declared as
+    0.0.0.0/0 (or ::/0), so the three spellings are one route. Several routes
+    can share them (IPv6 keeps one per link); prefer the one that already
+    matches the declaration.
     """
     candidates = [r for r in state.routes.get(route.namespace, [])
                   if r.family == route.family and r.dst == route.dst and r.metric == route.effective_metric]
@@ -810,10 +812,11 @@ def plan_present(topology, state):
         if pair_ok(model, end, peer):
             continue
         # Repair: remove whatever ends of these names exist where they are
-        # declared (in the root namespace, only those foreign_root_links let
-        # through: ends of this pair, or links in topology.owned), and halves of this very pair left in the root namespace
-        # (created there by hand and never moved), unless something else
-        # declares them. Any other root interface of that name is not ours.
+        # declared (in the root namespace, only what foreign_root_links let
+        # through: ends of this pair, or links in topology.owned), and halves
+        # of this very pair left in the root namespace (created there by hand
+        # and never moved), unless something else declares them. Any other
+        # root interface of that name is not ours.
         for link, other in ((end, peer), (peer, end)):
             if model.link(link.namespace, link.name) is not None:
                 planner.link_del(link.namespace, link.name)

@@ -16,11 +16,11 @@ description:
   - Every link the module declares is brought up, and so is C(lo) in every declared namespace.
   - Addresses of declared links are exact (undeclared ones are removed, except IPv6 link-local addresses). Links, addresses
     and routes that are not declared are never touched.
-  - In the root namespace, an existing interface is taken over only when it can be told to be the declared one, or when it
-    is listed in O(owned); otherwise the module refuses, before any command runs.
-  - A name of C(ip netns list) whose file C(/run/netns/NAME) is no longer a mount point (after C(umount /run/netns/NAME))
-    is a stale entry. It is never read; it is deleted (C(ip netns del)) and, when declared with O(state=present),
-    created again.
+  - In the root namespace, an existing interface is taken over only when it can be told to be the declared one, or
+    when it is listed in O(owned); otherwise the module refuses, before any command runs.
+  - A name of C(ip netns list) whose file C(/run/netns/NAME) is no longer a mount point (after
+    C(umount /run/netns/NAME)) is a stale entry. It is never read; it is deleted (C(ip netns del)) and, when declared
+    with O(state=present), created again.
   - All arguments are checked before any command runs; every problem found is reported at once.
 author:
   - CKA networking labs maintainers

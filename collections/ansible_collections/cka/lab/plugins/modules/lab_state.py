@@ -64,6 +64,17 @@ options:
     description: Where the record of what each lab owns is kept on the machine.
     type: path
     default: /var/lib/cka-lab
+  every_stage:
+    description:
+      - What every stage of the lab declares (C(whole.machine) of M(cka.lab.lab_declaration)).
+      - On the first build, the root-namespace sysctls of every stage are recorded as they were, with the namespaces,
+        root-namespace links and iptables rules the machine has.
+      - With O(state=absent), a reset then also removes what a student made by hand with the lab's names after the
+        lab's first build (the practice mode): its namespaces, bridges, veth pairs, rules that do exactly what a
+        declared rule does, and root-namespace sysctls it changed. What the machine had before the lab's first build
+        is never removed.
+    type: dict
+    default: {}
 notes:
   - Needs root on the lab machine (C(become=true)).
 seealso:
@@ -128,6 +139,12 @@ SLUG = re.compile(r'^[a-z][a-z0-9-]{0,23}$')
 LAB = re.compile(r'^[a-z][a-z0-9_]{0,31}$')
 
 
+def _every_stage(machine):
+    """The objects of every stage, without the keys that select stages."""
+    return {kind: [{k: v for k, v in item.items() if k not in ('stages', 'when', 'environment')} for item in items]
+            for kind, items in (machine or {}).items()}
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(
         lab=dict(type='str', required=True),
@@ -136,6 +153,7 @@ def main():
         stage=dict(type='str'),
         machine=dict(type='dict', default={}),
         record_dir=dict(type='path', default='/var/lib/cka-lab'),
+        every_stage=dict(type='dict', default={}),
     ), supports_check_mode=True)
     params = module.params
     problems = []
@@ -156,9 +174,9 @@ def main():
     engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode)
     try:
         if params['state'] == 'present':
-            record = converge(engine, params['machine'], params['stage'])
+            record = converge(engine, params['machine'], params['stage'], _every_stage(params['every_stage']))
         else:
-            record = remove(engine) or {}
+            record = remove(engine, also=_every_stage(params['every_stage'])) or {}
     except EngineError as exc:
         module.fail_json(msg='Lab %s: %s' % (params['lab'], '; '.join(exc.errors)), errors=exc.errors,
                          commands=engine.commands, changed=bool(engine.commands))
