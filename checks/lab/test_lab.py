@@ -164,7 +164,16 @@ LISTEN_ONCE = ("python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET6 i
 CONNECT = ("python3 -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)' %s %s")
 
 
+def require_namespaces(lab, *names):
+    """A probe from or to a namespace that is not there proves nothing, whatever it expects."""
+    listed = {ns["name"] for ns in lab.json("ip -j netns list")}
+    for name in names:
+        if name is not None and name not in listed:
+            fail("there is no network namespace %s to try this from - see `ip netns`" % name)
+
+
 def probe_ping(lab, spec):
+    require_namespaces(lab, spec.get("from"))
     command = in_ns(spec.get("from"), "ping -c 1 -W 2 %s" % spec["address"])
     replied = lab.run(command).rc == 0
     if spec.get("expect", "reply") == "reply" and not replied:
@@ -175,6 +184,7 @@ def probe_ping(lab, spec):
 
 
 def probe_tcp(lab, spec):
+    require_namespaces(lab, spec.get("from"), spec.get("to"))
     port = spec.get("port", 47199)
     listen_on = spec.get("listen", "0.0.0.0")
     client = in_ns(spec.get("from"), CONNECT % (spec["address"], port))
@@ -196,6 +206,7 @@ def probe_tcp(lab, spec):
 
 
 def probe_http(lab, spec):
+    require_namespaces(lab, spec.get("from"))
     command = in_ns(spec.get("from"), "curl -sS -m 5 %s" % shlex.quote(spec["url"]))
     result = lab.run(command)
     if result.rc != 0:
@@ -207,6 +218,7 @@ def probe_http(lab, spec):
 
 
 def probe_dns(lab, spec):
+    require_namespaces(lab, spec.get("from"))
     name, answer = spec["name"], spec.get("answer")
     if spec.get("resolver"):
         command = in_ns(spec.get("from"), "getent ahostsv4 %s" % shlex.quote(name))
