@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Draw each stage of a rendered lab declaration as an SVG picture, on the Ansible computer."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import select_stage
+from ansible_collections.cka.lab.plugins.module_utils.lab_drawing import to_dot, to_svg
+
+try:
+    from graphviz import CalledProcessError, ExecutableNotFound
+except ImportError:  # to_dot reports what to install
+    class ExecutableNotFound(Exception):
+        """Not raised without the graphviz package."""
+
+    class CalledProcessError(Exception):
+        """Not raised without the graphviz package."""
+
+DOCUMENTATION = r"""
+action: lab_drawing
+short_description: Draw the topology of each stage of a lab as an SVG picture with Graphviz
+description:
+  - For each stage of the lab, selects what the stage declares and draws it (see module_utils/lab_drawing.py for the
+    shapes) with Graphviz's C(dot), writing C(DEST/LAB-STAGE.svg).
+  - A picture is written only when its content differs from the file's (changed); in check mode nothing is written.
+  - Runs on the Ansible computer only. Needs the C(graphviz) Python package and the C(dot) program (Debian package
+    C(graphviz)).
+options:
+  declaration:
+    description: The whole rendered declaration of the lab, every stage, as C(cka.lab.lab_declaration) returns it in
+      C(whole).
+    type: dict
+    required: true
+  dest:
+    description: The directory to write the pictures to; created when missing.
+    type: path
+    required: true
+"""
+
+RETURN = r"""
+files:
+  description: The picture of each stage, in the order of the lab's stages.
+  returned: success
+  type: list
+  elements: str
+changed_files:
+  description: The pictures that were (or in check mode would be) written.
+  returned: success
+  type: list
+  elements: str
+"""
+
+
+def _write(path, content):
+    """Write `content` (bytes) to `path` through a temporary file in its directory."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.' + os.path.basename(path) + '.')
+    try:
+        with os.fdopen(handle, 'wb') as out:
+            out.write(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _VALID_ARGS = frozenset(('declaration', 'dest'))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        declaration = self._task.args.get('declaration')
+        dest = self._task.args.get('dest')
+        if not isinstance(declaration, dict) or not isinstance(declaration.get('machine'), dict) \
+                or not declaration.get('stages') or not declaration.get('lab'):
+            return dict(result, failed=True,
+                        msg='declaration: must be the whole rendered declaration of a lab (lab, stages, machine), '
+                            'as cka.lab.lab_declaration returns it in `whole`')
+        if not isinstance(dest, str) or not dest:
+            return dict(result, failed=True, msg='dest: the directory to write the pictures to is required')
+        dest = os.path.abspath(os.path.expanduser(dest))
+        files, changed = [], []
+        for stage in declaration['stages']:
+            selected = select_stage(declaration, stage)
+            try:
+                svg = to_svg(to_dot(selected))
+            except ExecutableNotFound:  # a RuntimeError: before the next
+                return dict(result, failed=True, msg="Graphviz's dot program is needed on the Ansible computer "
+                                                     "(apt-get install graphviz, or run scripts/setup)")
+            except RuntimeError as exc:
+                return dict(result, failed=True, msg=str(exc))
+            except CalledProcessError as exc:
+                stderr = exc.stderr.decode('utf-8', 'replace') if isinstance(exc.stderr, bytes) else exc.stderr
+                return dict(result, failed=True, msg='dot could not draw stage %s of lab %s: %s'
+                            % (stage, declaration['lab'], (stderr or str(exc)).strip()))
+            path = os.path.join(dest, '%s-%s.svg' % (declaration['lab'], stage))
+            files.append(path)
+            try:
+                with open(path, 'rb') as handle:
+                    same = handle.read() == svg
+            except FileNotFoundError:
+                same = False
+            if same:
+                continue
+            changed.append(path)
+            if not self._task.check_mode:
+                os.makedirs(dest, exist_ok=True)
+                _write(path, svg)
+        return dict(result, changed=bool(changed), files=files, changed_files=changed)

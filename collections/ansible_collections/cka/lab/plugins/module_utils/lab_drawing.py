@@ -1,0 +1,297 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""A picture of one stage of a lab: its topology in the Graphviz DOT language.
+
+:func:`to_dot` takes one stage of a rendered lab declaration (what
+:func:`~ansible_collections.cka.lab.plugins.module_utils.lab_declaration.select_stage`
+returns) and gives the DOT text of its picture; :func:`to_svg` lays it out with
+Graphviz's ``dot`` and gives the SVG. The ``cka.lab.lab_drawing`` action writes
+one picture per stage, for the lesson's guide (docs/labs/LAB-STAGE.svg).
+
+What the picture shows, and how:
+
+* Each network namespace is a box (a DOT *cluster*) labelled ``namespace NAME``;
+  the lab machine's root namespace is the box ``host (root namespace)``. Under
+  the name, the box's label lists the namespace's routes (``DST via GATEWAY``,
+  with ``dev`` and ``metric`` when declared) and the sysctls the lesson sets
+  (those marked ``environment`` are there for the machine, not the lesson, and
+  are left out). The host's label is at the bottom of its box, out of the way
+  of the lines coming in from the namespaces. A namespace with no interface
+  shows ``(no interfaces)``.
+* A bridge is a filled, bold box: its name, ``bridge`` and its addresses.
+* A veth end is a rounded box: the interface name and its addresses.
+* A veth pair is a thick solid line from one end to its peer (the end in a
+  namespace written first when the other is in the host: dot draws an edge's
+  first node above its second, so the namespaces are drawn above the host).
+* A port of a bridge (a veth end with ``master``) is joined to its bridge by
+  a dashed line.
+* Notes (the folded-corner shape): the NAT rules (``machine.rules`` of table
+  ``nat``, as written, in their order) in the host's box, since iptables rules
+  of a lab live in the root namespace, below its interfaces; each service in its namespace's box,
+  with what it listens on (``tcp ADDRESS:PORT``).
+* The picture's title names the lesson, the lab and the stage, with a key to
+  the kinds of line it has.
+
+The host's box comes first. The namespaces' boxes are placed so that those
+sharing a bridge or a veth pair sit side by side and few lines cross (a walk
+through the links, from the least connected namespace); interfaces are sorted
+by name, bridges first. The output is deterministic: the order of the
+namespaces, interfaces and edges depends on their names and links only, not on
+the order they are declared in; node ids are derived from names (``host/v-net-0``, ``ns.red/veth-red``,
+``ns.blue#service.web``), and nothing depends on time or on dict order. Routes
+and rules keep the order they are declared in (the order of iptables rules
+matters). Text widths in the SVG depend on the fonts installed where it is
+rendered.
+
+Source: the DOT language and its attributes, https://graphviz.org/doc/info/lang.html,
+https://graphviz.org/doc/info/attrs.html and https://graphviz.org/doc/info/shapes.html
+(``box``, ``note``, ``plaintext``; ``\\n`` and ``\\l`` end centred and left-justified
+lines of a label); clusters are subgraphs whose names begin with ``cluster``.
+The DOT text is built with the ``graphviz`` Python package (https://graphviz.readthedocs.io/).
+"""
+from __future__ import annotations
+
+import textwrap
+
+try:
+    import graphviz
+except ImportError:  # only the Ansible computer draws; lab machines never import this module
+    graphviz = None
+
+ROOT = None  # the root namespace, as the declaration writes it (no `namespace`)
+INDENT = '\u00a0'  # a no-break space
+NOTE_WIDTH = 60  # characters per line of a note before a rule is wrapped
+
+_FONT = 'Helvetica'
+_GRAPH = {'fontname': _FONT, 'fontsize': '13', 'labelloc': 't', 'rankdir': 'TB', 'nodesep': '0.35',
+          'ranksep': '0.7', 'newrank': 'true', 'pad': '0.3'}
+_NODE = {'fontname': _FONT, 'fontsize': '11', 'shape': 'box', 'margin': '0.15,0.06'}
+_EDGE = {'fontname': _FONT, 'fontsize': '10'}
+_HOST_CLUSTER = {'style': 'rounded,filled', 'fillcolor': '#eef3f8', 'color': '#4a6d8c', 'penwidth': '1.5'}
+_NS_CLUSTER = {'style': 'rounded,filled', 'fillcolor': '#fbf7ee', 'color': '#9c7a3c', 'penwidth': '1.2'}
+_BRIDGE = {'shape': 'box', 'style': 'filled,bold', 'fillcolor': '#cfe2f3', 'color': '#2f5d8a'}
+_VETH = {'shape': 'box', 'style': 'rounded,filled', 'fillcolor': '#ffffff', 'color': '#555555'}
+_NOTE = {'shape': 'note', 'style': 'filled', 'fillcolor': '#f4f4f4', 'color': '#888888', 'fontsize': '10'}
+_EMPTY = {'shape': 'plaintext', 'fontcolor': '#777777'}
+_PAIR_EDGE = {'penwidth': '2.2', 'color': '#333333'}
+_PORT_EDGE = {'style': 'dashed', 'color': '#2f5d8a', 'penwidth': '1.3'}
+
+
+def _text(value):
+    """One line of text for a DOT label: backslashes kept literal, runs of whitespace made one space; an
+    indentation is kept as no-break spaces (SVG viewers drop ordinary leading spaces)."""
+    value = str(value)
+    indent = len(value) - len(value.lstrip(' '))
+    return INDENT * indent + ' '.join(value.replace('\\', '\\\\').split())
+
+
+def _label(lines, left=False):
+    """A label of several lines, centred (``\\n``) or left-justified (``\\l``)."""
+    lines = [_text(line) for line in lines]
+    if left:
+        return ''.join(line + '\\l' for line in lines)
+    return '\\n'.join(lines)
+
+
+def _prefix(namespace):
+    return 'host' if namespace is ROOT else 'ns.' + namespace
+
+
+def _cluster(namespace):
+    return 'cluster_' + _prefix(namespace)
+
+
+def _node_id(namespace, name):
+    """A stable id for an interface: namespace names have no '/' and no '#', interface names have no '/'."""
+    return '%s/%s' % (_prefix(namespace), name)
+
+
+def _note_id(namespace, what):
+    return '%s#%s' % (_prefix(namespace), what)
+
+
+def _route(route):
+    text = str(route['dst'])
+    if route.get('via') is not None:
+        text += ' via %s' % route['via']
+    if route.get('dev') is not None:
+        text += ' dev %s' % route['dev']
+    if route.get('metric') is not None:
+        text += ' metric %s' % route['metric']
+    return text
+
+
+def _wrapped(text, width=NOTE_WIDTH):
+    return textwrap.wrap(' '.join(text.split()), width=width, subsequent_indent='    ',
+                         break_long_words=False, break_on_hyphens=False) or ['']
+
+
+def _interfaces(machine):
+    """{namespace: {name: (kind, end)}} and the edges, from bridges and veth pairs."""
+    interfaces = {}
+    pairs, ports = set(), set()
+
+    def add(namespace, end, kind):
+        interfaces.setdefault(namespace, {})[end['name']] = (kind, end)
+
+    for bridge in machine.get('bridges') or []:
+        add(bridge.get('namespace'), bridge, 'bridge')
+    for pair in machine.get('veth_pairs') or []:
+        peer = pair['peer']
+        add(pair.get('namespace'), pair, 'veth')
+        add(peer.get('namespace'), peer, 'veth')
+        ends = [_node_id(pair.get('namespace'), pair['name']), _node_id(peer.get('namespace'), peer['name'])]
+        if pair.get('namespace') is ROOT and peer.get('namespace') is not ROOT:
+            ends.reverse()  # the end in a namespace first: dot draws an edge's first node above its second
+        pairs.add(tuple(ends))
+        for end in (pair, peer):
+            if end.get('master') is not None:
+                ports.add((_node_id(end.get('namespace'), end['name']),
+                           _node_id(end.get('namespace'), end['master'])))
+    return interfaces, sorted(pairs), sorted(ports)
+
+
+def _segments(machine):
+    """The namespaces on each layer-2 segment: a bridge with the veth pairs plugged into it (both ends), or a
+    veth pair alone."""
+    segments = {}
+    for bridge in machine.get('bridges') or []:
+        segments.setdefault(('bridge', bridge.get('namespace') or '', bridge['name']), set()).add(
+            bridge.get('namespace'))
+    for pair in machine.get('veth_pairs') or []:
+        ends = (pair, pair['peer'])
+        masters = [('bridge', end.get('namespace') or '', end['master']) for end in ends
+                   if end.get('master') is not None]
+        segment = masters[0] if masters else ('pair', pair.get('namespace') or '', pair['name'])
+        segments.setdefault(segment, set()).update(end.get('namespace') for end in ends)
+    return [members for _, members in sorted(segments.items())]
+
+
+def _order(namespaces, machine):
+    """The namespaces in the order they are drawn: the host first; then, so that few lines cross, those that
+    share a segment side by side: a depth-first walk through the segments, in each group of connected
+    namespaces from the least connected one (then by name), and the groups by their first name."""
+    others = sorted(n for n in namespaces if n is not ROOT)
+    neighbours = {n: set() for n in others}
+    for members in _segments(machine):
+        members = [m for m in members if m is not ROOT and m in neighbours]
+        for member in members:
+            neighbours[member].update(m for m in members if m != member)
+    groups, seen = [], set()
+    for name in others:
+        if name in seen:
+            continue
+        group, stack = set(), [name]
+        while stack:
+            current = stack.pop()
+            if current not in group:
+                group.add(current)
+                stack.extend(neighbours[current] - group)
+        seen |= group
+        groups.append(group)
+    order = [ROOT]
+    for group in groups:
+        walk, stack = [], [min(group, key=lambda n: (len(neighbours[n]), n))]
+        while stack:
+            current = stack.pop()
+            if current not in walk:
+                walk.append(current)
+                stack.extend(sorted(neighbours[current] - set(walk), reverse=True))
+        order.extend(walk)
+    return order
+
+
+def _interface_label(kind, end):
+    lines = [end['name']]
+    if kind == 'bridge':
+        lines.append('bridge')
+    lines.extend(end.get('addresses') or [])
+    if end.get('mac'):
+        lines.append(end['mac'])
+    return _label(lines)
+
+
+def to_dot(declaration):
+    """The DOT text of the picture of one selected stage of a rendered lab declaration."""
+    if graphviz is None:
+        raise RuntimeError('the graphviz Python package is needed on the Ansible computer (pip install graphviz)')
+    machine = declaration.get('machine') or {}
+    lab = declaration.get('lab', 'lab')
+    stage = declaration.get('stage', '')
+    interfaces, pairs, ports = _interfaces(machine)
+
+    routes, sysctls, services = {}, {}, {}
+    for route in machine.get('routes') or []:
+        routes.setdefault(route.get('namespace'), []).append(_route(route))
+    for sysctl in machine.get('sysctls') or []:
+        if not sysctl.get('environment'):
+            sysctls.setdefault(sysctl.get('namespace'), []).append('%s = %s' % (sysctl['name'], sysctl['value']))
+    for service in machine.get('services') or []:
+        services.setdefault(service.get('namespace'), []).append(service)
+    nat = [rule['rule'] for rule in machine.get('rules') or [] if rule.get('table') == 'nat']
+
+    namespaces = {ROOT}
+    namespaces.update(ns['name'] for ns in machine.get('namespaces') or [])
+    namespaces.update(interfaces, routes, sysctls, services)
+
+    title = 'Lesson %s: %s (lab %s, stage %s)' % (declaration.get('lesson', '?'), declaration.get('title', lab),
+                                                 lab, stage)
+    key = '; '.join(text for text, shown in (('thick line: a veth pair', pairs),
+                                              ('dashed line: a port of a bridge', ports)) if shown)
+    graph = graphviz.Graph(name='%s-%s' % (lab, stage),
+                           graph_attr=dict(_GRAPH, label=_label([title, key] if key else [title])),
+                           node_attr=_NODE, edge_attr=_EDGE)
+
+    for namespace in _order(namespaces, machine):
+        heading = 'host (root namespace)' if namespace is ROOT else 'namespace %s' % namespace
+        lines = [heading]
+        if routes.get(namespace):
+            lines.append('routes:')
+            lines.extend('  ' + text for text in routes[namespace])
+        if sysctls.get(namespace):
+            lines.append('sysctls:')
+            lines.extend('  ' + text for text in sysctls[namespace])
+        # The host's label at the bottom: the lines from the namespaces come in at the top.
+        attrs = dict(_HOST_CLUSTER if namespace is ROOT else _NS_CLUSTER, labeljust='l',
+                     labelloc='b' if namespace is ROOT else 't', label=_label(lines, left=len(lines) > 1))
+        with graph.subgraph(name=_cluster(namespace), graph_attr=attrs) as cluster:
+            own = interfaces.get(namespace, {})
+            # Bridges first, then veth ends, each by name.
+            for name in sorted(own, key=lambda n: (own[n][0] != 'bridge', n)):
+                kind, end = own[name]
+                cluster.node(_node_id(namespace, name), graphviz.nohtml(_interface_label(kind, end)),
+                             **(_BRIDGE if kind == 'bridge' else _VETH))
+            if not own:
+                cluster.node(_note_id(namespace, 'empty'), '(no interfaces)', **_EMPTY)
+            notes = []
+            if namespace is ROOT and nat:
+                lines = ['iptables -t nat']
+                for rule in nat:
+                    lines.extend(_wrapped(rule))
+                notes.append(_note_id(namespace, 'nat'))
+                cluster.node(notes[-1], graphviz.nohtml(_label(lines, left=True)), **_NOTE)
+            for service in sorted(services.get(namespace, []), key=lambda s: s['name']):
+                lines = ['service %s' % service['name']]
+                lines.extend('%s %s:%s' % (listen.get('protocol', 'tcp'), listen['address'], listen['port'])
+                             for listen in service.get('listen') or [])
+                notes.append(_note_id(namespace, 'service.' + service['name']))
+                cluster.node(notes[-1], graphviz.nohtml(_label(lines, left=True)), **_NOTE)
+            if namespace is ROOT:
+                # The host's notes below its interfaces, out of the way of the lines from the namespaces.
+                for note in notes:
+                    for name in sorted(own):
+                        cluster.edge(_node_id(namespace, name), note, style='invis')
+
+    for end, peer in pairs:
+        graph.edge(end, peer, **_PAIR_EDGE)
+    for port, bridge in ports:
+        graph.edge(port, bridge, **_PORT_EDGE)
+    return graph.source
+
+
+def to_svg(dot):
+    """The SVG picture of DOT text, laid out by Graphviz's ``dot`` (Debian package graphviz)."""
+    if graphviz is None:
+        raise RuntimeError('the graphviz Python package is needed on the Ansible computer (pip install graphviz)')
+    return graphviz.Source(dot).pipe(format='svg', engine='dot')
