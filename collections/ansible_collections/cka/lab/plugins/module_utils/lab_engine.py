@@ -308,9 +308,11 @@ def new_record(engine, stage, every_stage=None):
     namespaces = sorted(item['name'] for item in json.loads(out or '[]'))
     _, out, _ = engine.read(['ip', '-j', 'link', 'show'])
     links = sorted(item['ifname'] for item in json.loads(out or '[]'))
-    rules = {}
+    rules, chains = {}, {}
     for table in ('nat', 'filter'):
-        rules[table] = [rule.text for rule in engine.iptables_listing(table)[0]]
+        listing = engine.iptables_listing(table)
+        rules[table] = [rule.text for rule in listing[0]]
+        chains[table] = listing[1]
     # Root-namespace settings any stage declares, as they were: a reset puts
     # back what a student changed by hand too (namespaced ones go with their
     # namespaces).
@@ -322,7 +324,8 @@ def new_record(engine, stage, every_stage=None):
                 sysctls.append({'namespace': None, 'name': item['name'], 'before': value})
     return {'version': RECORD_VERSION, 'lab': engine.lab, 'name': engine.mark, 'stage': stage,
             'run_netns_existed': os.path.isdir(engine.netns_dir),
-            'preexisting': {'namespaces': namespaces, 'links': links, 'rules': rules, 'sysctls': sysctls},
+            'preexisting': {'namespaces': namespaces, 'links': links, 'rules': rules, 'chains': chains,
+                            'sysctls': sysctls},
             'topology': {kind: [] for kind in _TOPOLOGY_KINDS},
             'sysctls': [], 'chains': [], 'tables': [], 'files': [], 'services': []}
 
@@ -445,7 +448,7 @@ def converge(engine, machine, stage, every_stage=None):
             _start_service(engine, service, unit, props)
     for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
         _stop_unit(engine, unit)
-    record['services'] = [p[1] for p in service_plans]
+    record['services'] = sorted(p[1] for p in service_plans)
     record['topology'] = {kind: [_strip(i) for i in declared_topology[kind]] for kind in _TOPOLOGY_KINDS}
     if len(engine.commands) > changed_before or old is None or old != record:
         engine.save_record(record)
@@ -571,14 +574,35 @@ def _converge_files(engine, files, record):
                     handle.write(content)
                 os.chmod(path, mode)
     wanted = {f['path'] for f in files}
-    for path, entry in list(recorded.items()):
-        if path not in wanted:
-            _restore_file(engine, entry)
-            del recorded[path]
+    gone = [entry for path, entry in sorted(recorded.items()) if path not in wanted]
+    for entry in gone:
+        del recorded[entry['path']]
+    _restore_files(engine, gone, keep=list(recorded.values()))
     record['files'] = sorted(recorded.values(), key=lambda f: f['path'])
 
 
+def _restore_files(engine, entries, keep=()):
+    """Put back `entries`, then remove the directories they made, deepest first, once empty.
+
+    A directory made for one file is recorded with that file only, and may hold
+    other files of the lab (/etc/netns/NS/hosts and resolv.conf): it is removed
+    after all of them. One still holding a file the lab keeps (`keep`) passes
+    to that file's entry, to go with it."""
+    for entry in entries:
+        _restore_file(engine, entry)
+    for directory in sorted({d for e in entries for d in e.get('dirs', [])}, key=lambda d: (-d.count('/'), d)):
+        if os.path.isdir(directory) and not os.listdir(directory):
+            engine.commands.append('rmdir %s' % directory)
+            if not engine.check_mode:
+                os.rmdir(directory)
+            continue
+        heir = next((e for e in keep if e['path'].startswith(directory + '/')), None)
+        if heir is not None and directory not in heir.setdefault('dirs', []):
+            heir['dirs'].append(directory)
+
+
 def _restore_file(engine, entry):
+    """Put one file back as it was; the directories made for it are left to _restore_files."""
     path, before = entry['path'], entry['before']
     current = _read_file(path)
     if before is None:
@@ -586,11 +610,6 @@ def _restore_file(engine, entry):
             engine.commands.append('rm %s' % path)
             if not engine.check_mode:
                 os.unlink(path)
-        for directory in entry.get('dirs', []):
-            if os.path.isdir(directory) and not os.listdir(directory):
-                engine.commands.append('rmdir %s' % directory)
-                if not engine.check_mode:
-                    os.rmdir(directory)
     elif current != before:
         engine.commands.append('restore %s' % path)
         if not engine.check_mode:
@@ -667,10 +686,15 @@ def remove(engine, record=None, also=None):
         for found in engine.iptables_listing(rule.table)[0]:
             if found.comment is None and found == rule:
                 engine.change(['iptables', '-w', '-t', rule.table, '-D'] + found.argv()[3:])
-    for chain in record.get('chains', []):
+    # Chains of the lab's names a student made by hand after the first build
+    # (not in a record older than `preexisting.chains`: those are left alone).
+    before_chains = record.get('preexisting', {}).get('chains')
+    hand_chains = [{'table': c['table'], 'chain': c['chain']} for c in (also or {}).get('chains', [])
+                   if before_chains is not None and c['table'] in before_chains
+                   and c['chain'] not in before_chains[c['table']]]
+    for chain in record.get('chains', []) + [c for c in hand_chains if c not in record.get('chains', [])]:
         _drop_chain(engine, chain['table'], chain['chain'], comment)
-    for entry in record.get('files', []):
-        _restore_file(engine, entry)
+    _restore_files(engine, record.get('files', []))
     restored = set()
     for entry in record.get('sysctls', []) + record.get('preexisting', {}).get('sysctls', []):
         if (entry['namespace'], entry['name']) not in restored:
@@ -733,7 +757,10 @@ def _removal_layers(*topologies):
     out = [{'namespaces': [], 'bridges': [], 'veth_pairs': layer['veth_pairs'], 'routes': []} for layer in layers]
     if not out:
         out.append({'namespaces': [], 'bridges': [], 'veth_pairs': [], 'routes': []})
-    out[0]['routes'] = routes
+    if routes:
+        # A layer of their own, first: beside a namespace it removes, the
+        # topology would check each gateway against addresses left out here.
+        out.insert(0, {'namespaces': [], 'bridges': [], 'veth_pairs': [], 'routes': routes})
     out[-1]['namespaces'], out[-1]['bridges'] = namespaces, bridges
     return out
 
