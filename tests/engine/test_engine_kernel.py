@@ -1,0 +1,521 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The lab engine (lab_engine.converge / remove) run for real against the kernel.
+
+Every scenario runs inside its own unshare'd network+mount namespace (see
+conftest.py and engine_driver.py): the machine the engine builds on is the
+test's namespace, with only ``lo``, its own iptables tables and sysctls;
+/run/netns, the lab's record and its files are on private tmpfs mounts. The
+engine runs its commands through subprocess with LC_ALL=C, as lab_state does.
+The lab is lesson 202's machine part without the web service (a transient unit
+of the host's systemd): red and blue on bridge v-net-0, a LAN host beside the
+machine, default routes via the bridge, ip_forward, MASQUERADE, DNAT, FORWARD
+accepts and a file (see engine_driver.lab_machine).
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `import engine_driver` in any import mode
+import engine_driver  # noqa: E402
+
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import validate  # noqa: E402
+
+COMMENT = engine_driver.COMMENT
+# As `iptables -S` lists them (iptables-nft quotes the comment).
+LISTED_COMMENT = '"%s"' % COMMENT
+MASQUERADE = '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % LISTED_COMMENT
+DNAT = ('-A PREROUTING -i lan0 -p tcp -m tcp --dport 80 -m comment --comment %s -j DNAT '
+        '--to-destination 192.168.15.2:80' % LISTED_COMMENT)
+FORWARD_IN = '-A FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT' % LISTED_COMMENT
+FORWARD_OUT = '-A FORWARD -o v-net-0 -m comment --comment %s -j ACCEPT' % LISTED_COMMENT
+# What the test's namespace has before the lab (ip_forward is set to 0 first, to see it change and come back).
+NOTHING = {'namespaces': [], '/run/netns': False, 'links': [], 'rules': [],
+           'policies': {'nat': {'PREROUTING': 'ACCEPT', 'INPUT': 'ACCEPT', 'OUTPUT': 'ACCEPT', 'POSTROUTING': 'ACCEPT'},
+                        'filter': {'INPUT': 'ACCEPT', 'FORWARD': 'ACCEPT', 'OUTPUT': 'ACCEPT'}},
+           'sysctls': {'net.ipv4.ip_forward': '0', 'net.bridge.bridge-nf-call-iptables': '1'},
+           'work': ['var', 'var/lib']}
+
+
+def changes(commands):
+    """The commands without the note that the record was written (a run that repairs anything rewrites it)."""
+    return [c for c in commands if not c.startswith('record what the lab owns in ')]
+
+
+def test_the_lab_of_these_tests_is_a_valid_declaration(monkeypatch):
+    monkeypatch.setenv('ENGINE_WORK', '/tmp/engine-work')
+    machine = engine_driver.lab_machine()
+    declaration = {'lab': 'netns_lab', 'lesson': '202', 'title': 'Network namespaces', 'group': 'netns_lab',
+                   'name': 'netns-lab', 'stages': ['full'], 'stage': 'full', 'machine': machine, 'probes': []}
+
+    assert validate(declaration) == []
+
+
+def test_the_driver_refuses_to_run_outside_its_sandbox(tmp_path):
+    """Run as is, in this process's namespaces, the driver stops before the scenario (which would build)."""
+    scenario = tmp_path / 'scenario.py'
+    scenario.write_text("build(lab_machine())\n")
+    params = tmp_path / 'params.json'
+    params.write_text('{}')
+    env = dict(os.environ, ENGINE_WORK=str(tmp_path), ENGINE_DRIVER_HOST_NETNS=os.readlink('/proc/self/ns/net'),
+               ENGINE_DRIVER_HOST_MNTNS=os.readlink('/proc/self/ns/mnt'))
+
+    proc = subprocess.run([sys.executable, engine_driver.__file__, str(scenario), str(params)], env=env,
+                          capture_output=True, text=True, timeout=30, check=False)
+
+    assert proc.returncode != 0
+    assert 'refusing to run' in proc.stderr
+    assert engine_driver.RESULT_MARK not in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['params.json', 'scenario.py']
+
+
+def test_a_second_build_runs_no_command(engine_scenario):
+    result = engine_scenario('''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        result['first'] = build(lab_machine())
+        result['record'] = read_text(record_path())
+        result['second'] = build(lab_machine())
+        result['record again'] = read_text(record_path())
+        result['red -> blue'] = ping('red', '192.168.15.2')
+        result['blue -> lan-host'] = ping('blue', '192.168.1.3')
+        result['rules'] = rules('nat') + rules('filter')
+        result['sysctls'] = {name: sysctl(name) for name in ('net.ipv4.ip_forward',
+                                                             'net.bridge.bridge-nf-call-iptables')}
+        result['file'] = read_text(web_file())
+    ''')
+
+    assert len(result['first']) > 20
+    assert result['second'] == []
+    assert result['record again'] == result['record'] is not None
+    assert result['red -> blue'] and result['blue -> lan-host']
+    assert result['rules'] == [DNAT, MASQUERADE, FORWARD_IN, FORWARD_OUT]
+    assert result['sysctls'] == {'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '0'}
+    assert result['file'] == 'Hello from blue\n'
+
+
+def test_a_reset_puts_the_machine_back_as_it_was(engine_scenario):
+    result = engine_scenario('''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        result['before'] = leftovers()
+        build(lab_machine())
+        result['built'] = leftovers()
+        result['reset'] = reset()
+        result['after'] = leftovers()
+        result['record'] = record()
+        result['reset again'] = reset()
+    ''')
+
+    assert result['before'] == NOTHING
+    assert result['built']['namespaces'] == ['blue', 'lan-host', 'red']
+    assert 'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT \
+        in result['reset']
+    assert result['after'] == NOTHING
+    assert result['record'] is None
+    assert result['reset again'] == []
+
+
+def test_rules_typed_by_hand_before_the_build_are_taken_over_not_doubled(engine_scenario):
+    """The exact MASQUERADE is taken over in place (now marked); a broader DNAT makes the lab's unnecessary."""
+    result = engine_scenario('''
+        sh('iptables -t nat -A POSTROUTING -d 10.0.0.0/8 -j RETURN')
+        sh('iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE')
+        sh('iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80')
+        result['first'] = build(lab_machine())
+        result['nat'] = rules('nat')
+        result['second'] = build(lab_machine())
+    ''')
+
+    assert result['nat'] == [
+        '-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80',
+        '-A POSTROUTING -d 10.0.0.0/8 -j RETURN',
+        MASQUERADE,
+    ]
+    assert ('iptables -w -t nat -R POSTROUTING 2 -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE'
+            % COMMENT) in result['first']
+    assert not [c for c in result['first'] if c.startswith('iptables -w -t nat -A')], result['first']
+    assert result['second'] == []
+
+
+def test_rules_typed_by_hand_in_practice_are_taken_over_and_go_with_the_reset(engine_scenario):
+    """Practice: the lab's start (no rules), the student's rules, then the full build and a reset."""
+    result = engine_scenario('''
+        start = lab_machine()
+        start['rules'] = []
+        build(start, stage='start')
+        sh('iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE')
+        sh('iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80')
+        result['full'] = build(lab_machine())
+        result['nat'] = rules('nat')
+        reset()
+        result['nat after reset'] = rules('nat')
+    ''')
+
+    assert result['nat'] == ['-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80',
+                             MASQUERADE]
+    assert not [c for c in result['full'] if ' -A PREROUTING' in c], result['full']
+    # The student's DNAT is not the lab's rule (it names no interface): the reset leaves it.
+    assert result['nat after reset'] == [
+        '-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80']
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lab_engine: a rule the machine had before the lab's first build (recorded in record['preexisting']['rules']) "
+    "is adopted by converge (iptables -R, now carrying the lab's comment) and then deleted by remove() as a marked "
+    "rule, although the record and the commit say a reset never removes what was there before the lab: after "
+    "build + reset the machine's own '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE' is gone"))
+def test_a_reset_leaves_a_rule_the_machine_had_before_the_lab(engine_scenario):
+    result = engine_scenario('''
+        sh('iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE')
+        build(lab_machine())
+        result['preexisting'] = record()['preexisting']['rules']['nat']
+        reset()
+        result['nat'] = rules('nat')
+    ''')
+
+    assert result['preexisting'] == ['-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE']
+    assert result['nat'] == ['-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE']
+
+
+def test_a_pasted_copy_of_a_lab_rule_is_deleted(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        sh("iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE" % COMMENT)
+        sh("iptables -A FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT" % COMMENT)
+        result['pasted'] = rules('nat', 'POSTROUTING') + rules('filter')
+        result['build'] = build(lab_machine())
+        result['nat'] = rules('nat', 'POSTROUTING')
+        result['filter'] = rules('filter')
+        result['again'] = build(lab_machine())
+    ''')
+
+    assert result['pasted'] == [MASQUERADE, MASQUERADE, FORWARD_IN, FORWARD_OUT, FORWARD_IN]
+    assert sorted(changes(result['build'])) == sorted([
+        'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT,
+        'iptables -w -t filter -D FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT' % COMMENT,
+    ])
+    assert result['nat'] == [MASQUERADE]
+    assert sorted(result['filter']) == sorted([FORWARD_IN, FORWARD_OUT])
+    assert result['again'] == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lab_engine._converge_netfilter deletes the copy plan_rules chose by its text (iptables -D CHAIN RULE-SPEC), "
+    "and iptables -D removes the FIRST identical rule: the lab's own rule goes and the pasted copy stays, at the "
+    "end of the chain. With '-A FORWARD -j DROP' between them (Docker, ufw), the FORWARD chain becomes "
+    "[-o v-net-0 ACCEPT, DROP, -i v-net-0 ACCEPT] and red no longer reaches the LAN host; deleting by position "
+    "(iptables -D CHAIN N) would remove the copy plan_rules meant"))
+def test_a_pasted_copy_is_deleted_and_the_lab_rule_keeps_its_place(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        sh('iptables -A FORWARD -j DROP')
+        sh("iptables -A FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT" % COMMENT)
+        result['build'] = build(lab_machine())
+        result['filter'] = rules('filter')
+        result['red -> lan-host'] = ping('red', '192.168.1.3')
+    ''')
+
+    assert result['filter'] == [FORWARD_IN, FORWARD_OUT, '-A FORWARD -j DROP']
+    assert result['red -> lan-host']
+
+
+def test_a_lab_rule_no_longer_declared_is_deleted(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        result['build'] = build(lab_machine(masquerade=False, forwarded_port=8080))
+        result['nat'] = rules('nat')
+    ''')
+
+    assert result['nat'] == [DNAT.replace('--dport 80', '--dport 8080')]
+    assert 'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT \
+        in result['build']
+
+
+def test_a_reset_removes_what_a_build_with_another_mark_and_bridge_made(engine_scenario):
+    """The record says what was built: a reset run with the default variables removes all of it."""
+    result = engine_scenario('''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        build(lab_machine(bridge='v-net-9'), mark='other-lab')
+        result['built'] = leftovers()
+        result['reset'] = reset()
+        result['after'] = leftovers()
+    ''')
+
+    assert 'v-net-9' in result['built']['links']
+    assert all('cka-lab:other-lab' in rule for rule in result['built']['rules'])
+    assert len(result['built']['rules']) == 4
+    assert result['after'] == NOTHING
+
+
+def test_a_build_with_another_mark_replaces_what_the_old_mark_made(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine(bridge='v-net-9'), mark='other-lab')
+        build(lab_machine())
+        result['links'] = sorted(links())
+        result['rules'] = rules('nat') + rules('filter')
+        result['record name'] = record()['name']
+        result['red -> blue'] = ping('red', '192.168.15.2')
+    ''')
+
+    assert 'v-net-9' not in result['links'] and 'v-net-0' in result['links']
+    assert result['rules'] == [DNAT, MASQUERADE, FORWARD_IN, FORWARD_OUT]
+    assert result['record name'] == 'netns-lab'
+    assert result['red -> blue']
+
+
+def test_a_build_with_another_bridge_name_leaves_no_old_bridge(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        result['build'] = build(lab_machine(bridge='v-net-1'))
+        result['links'] = links()
+        result['filter'] = rules('filter')
+        result['red -> blue'] = ping('red', '192.168.15.2')
+        result['blue -> lan-host'] = ping('blue', '192.168.1.3')
+        result['again'] = build(lab_machine(bridge='v-net-1'))
+        result['record bridges'] = [b['name'] for b in record()['topology']['bridges']]
+    ''')
+
+    assert 'ip link del v-net-0' in result['build']
+    assert 'v-net-0' not in result['links']
+    assert result['links']['v-net-1'][0] == 'bridge'
+    assert result['links']['veth-red-br'][2] == result['links']['veth-blue-br'][2] == 'v-net-1'
+    assert result['filter'] == [FORWARD_IN.replace('v-net-0', 'v-net-1'), FORWARD_OUT.replace('v-net-0', 'v-net-1')]
+    assert result['red -> blue'] and result['blue -> lan-host']
+    assert result['again'] == []
+    assert result['record bridges'] == ['v-net-1']
+
+
+def test_a_namespace_deleted_while_a_process_holds_it_is_repaired(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        holder = hold('red')
+        sh('ip netns del red')
+        result['namespaces'] = namespaces()
+        result['build'] = build(lab_machine())
+        result['holder alive'] = holder.poll() is None
+        result['red -> blue'] = ping('red', '192.168.15.2')
+        result['red -> lan-host'] = ping('red', '192.168.1.3')
+        result['again'] = build(lab_machine())
+    ''')
+
+    assert result['namespaces'] == ['blue', 'lan-host']
+    assert 'ip netns add red' in result['build']
+    assert any(c.startswith('ip link add veth-red ') for c in result['build']), result['build']
+    assert result['holder alive']
+    assert result['red -> blue'] and result['red -> lan-host']
+    assert result['again'] == []
+
+
+def test_an_unmounted_namespace_is_repaired_and_a_reset_still_removes_everything(engine_scenario):
+    result = engine_scenario('''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        build(lab_machine())
+        sh('umount /run/netns/blue')
+        result['stale'] = rc('ip -n blue link show') != 0
+        result['build'] = build(lab_machine())
+        result['red -> blue'] = ping('red', '192.168.15.2')
+        result['again'] = build(lab_machine())
+        sh('umount /run/netns/red')
+        reset()
+        result['after'] = leftovers()
+    ''')
+
+    assert result['stale']
+    assert 'ip netns del blue' in result['build'] and 'ip netns add blue' in result['build'], result['build']
+    assert result['red -> blue']
+    assert result['again'] == []
+    assert result['after'] == NOTHING
+
+
+def test_check_mode_plans_a_changed_declaration_and_changes_nothing(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        result['before'] = machine_state()
+        changed = lab_machine(bridge='v-net-1', forwarded_port=8080, content='Changed\\n')
+        result['planned'] = build(changed, check_mode=True)
+        result['after'] = machine_state()
+        result['really'] = build(changed)
+    ''')
+
+    assert result['after'] == result['before']
+    planned = result['planned']
+    assert planned, 'check mode planned nothing'
+    for command in ('ip link del v-net-0', 'ip link set veth-red-br master v-net-1',
+                    'iptables -w -t nat -A PREROUTING -i lan0 -p tcp --dport 8080 -m comment --comment %s '
+                    '-j DNAT --to-destination 192.168.15.2:80' % COMMENT,
+                    'iptables -w -t filter -A FORWARD -i v-net-1 -m comment --comment %s -j ACCEPT' % COMMENT):
+        assert command in planned, planned
+    assert any(c.startswith('ip link add v-net-1 ') for c in planned), planned
+    assert any(c.startswith('write ') for c in planned), planned
+    # What check mode announced is what the real run then did.
+    assert planned == result['really']
+
+
+def test_check_mode_plans_a_reset_and_changes_nothing(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        result['before'] = machine_state()
+        result['planned'] = reset(check_mode=True)
+        result['after'] = machine_state()
+    ''')
+
+    assert result['after'] == result['before']
+    assert 'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT \
+        in result['planned']
+    assert ('iptables -w -t nat -D PREROUTING -i lan0 -p tcp -m tcp --dport 80 -m comment --comment %s -j DNAT '
+            '--to-destination 192.168.15.2:80' % COMMENT) in result['planned']
+    assert 'ip netns del red' in result['planned']
+
+
+def test_traffic_is_forwarded_under_a_forward_policy_of_drop(engine_scenario):
+    """As on a machine with Docker or ufw: the lab's FORWARD accepts let its traffic through; the policy stays."""
+    result = engine_scenario('''
+        sh('iptables -P FORWARD DROP')
+        build(lab_machine())
+        result['blue -> lan-host'] = ping('blue', '192.168.1.3')
+        result['red -> lan-host'] = ping('red', '192.168.1.3')
+        # The LAN host reaches blue's port 80 through the machine's lan0 address (DNAT).
+        result['lan-host -> 192.168.1.2:80 arrives from'] = tcp_source('lan-host', 'blue', '192.168.15.2', port=80,
+                                                                       connect='192.168.1.2')
+        # Blue reaches the LAN host, which has no route back to 192.168.15.0/24: seen as the machine (MASQUERADE).
+        result['blue -> lan-host:8080 arrives from'] = tcp_source('blue', 'lan-host', '192.168.1.3')
+        result['policy'] = policy('FORWARD')
+        result['again'] = build(lab_machine())
+    ''')
+
+    assert result['blue -> lan-host'] and result['red -> lan-host']
+    assert result['lan-host -> 192.168.1.2:80 arrives from'] == '192.168.1.3'
+    assert result['blue -> lan-host:8080 arrives from'] == '192.168.1.2'
+    assert result['policy'] == 'DROP'
+    assert result['again'] == []
+
+
+def test_a_re_created_veth_pair_gets_its_old_mac_addresses(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        result['before'] = [mac('red', 'veth-red'), mac(None, 'veth-red-br')]
+        sh('ip link del veth-red-br')
+        result['build'] = build(lab_machine())
+        result['after'] = [mac('red', 'veth-red'), mac(None, 'veth-red-br')]
+        result['blue -> red'] = ping('blue', '192.168.15.1')
+    ''')
+
+    assert any(c.startswith('ip link add veth-red ') for c in result['build']), result['build']
+    assert result['after'] == result['before']
+    assert result['blue -> red']
+
+
+def test_red_reaches_blue_across_the_bridge_with_its_own_address(engine_scenario):
+    """With bridged traffic kept out of iptables (the lab's sysctl), MASQUERADE does not rewrite red -> blue."""
+    result = engine_scenario('''
+        result['bridge-nf before'] = sysctl('net.bridge.bridge-nf-call-iptables')
+        build(lab_machine())
+        result['bridge-nf'] = sysctl('net.bridge.bridge-nf-call-iptables')
+        result['red -> blue'] = ping('red', '192.168.15.2')
+        result['red -> blue arrives from'] = tcp_source('red', 'blue', '192.168.15.2')
+        # A student turns it back on: the masquerade then rewrites bridged traffic; the next build repairs it.
+        sh('sysctl -q -w net.bridge.bridge-nf-call-iptables=1')
+        result['with bridge-nf on, arrives from'] = tcp_source('red', 'blue', '192.168.15.2')
+        result['repair'] = build(lab_machine())
+        result['after repair, arrives from'] = tcp_source('red', 'blue', '192.168.15.2')
+    ''')
+
+    assert result['bridge-nf before'] == '1'
+    assert result['bridge-nf'] == '0'
+    assert result['red -> blue']
+    assert result['red -> blue arrives from'] == '192.168.15.1'
+    assert result['with bridge-nf on, arrives from'] == '192.168.15.5'  # the control: the test can fail
+    assert changes(result['repair']) == ['sysctl -q -w net.bridge.bridge-nf-call-iptables=0']
+    assert result['after repair, arrives from'] == '192.168.15.1'
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lab_engine.remove: objects the machine had before the lab's first build (record['preexisting']: here the "
+    "namespace red and the bridge v-net-0) are taken into the record's topology by converge and deleted by the "
+    "reset ('ip netns del red', 'ip link del v-net-0'), although labs/README.md says 'What was there before the "
+    "lab stays'"))
+def test_a_reset_leaves_a_namespace_and_a_bridge_the_machine_had_before_the_lab(engine_scenario):
+    result = engine_scenario('''
+        sh('ip netns add red')
+        sh('ip link add v-net-0 type bridge')
+        build(lab_machine())
+        result['preexisting'] = {k: record()['preexisting'][k] for k in ('namespaces', 'links')}
+        reset()
+        result['namespaces'] = namespaces()
+        result['links'] = sorted(links())
+    ''')
+
+    assert result['preexisting'] == {'namespaces': ['red'], 'links': ['lo', 'v-net-0']}
+    assert result['namespaces'] == ['red']
+    assert result['links'] == ['lo', 'v-net-0']
+
+
+def test_a_reset_removes_the_lab_after_a_held_namespace_was_deleted(engine_scenario):
+    """`ip netns del red` while a process holds it: red's veth pair lives on, unnamed; the reset still removes it."""
+    result = engine_scenario('''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        build(lab_machine())
+        holder = hold('red')
+        sh('ip netns del red')
+        result['reset'] = reset()
+        result['holder alive'] = holder.poll() is None
+        result['after'] = leftovers()
+    ''')
+
+    assert 'ip link del veth-red-br' in result['reset']
+    assert result['holder alive']
+    assert result['after'] == NOTHING
+
+
+def test_check_mode_on_a_fresh_machine_plans_the_build_and_changes_nothing(engine_scenario):
+    result = engine_scenario('''
+        result['before'] = machine_state()
+        result['planned'] = build(lab_machine(), check_mode=True)
+        result['after'] = machine_state()
+        result['/run/netns'] = os.path.exists('/run/netns')
+        result['really'] = build(lab_machine())
+    ''')
+
+    assert result['after'] == result['before']
+    assert not result['/run/netns']
+    assert 'ip netns add red' in result['planned']
+    assert result['planned'] == result['really']
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lab_engine: in check mode on a machine without the lab, a sysctl declared in a namespace (routing_lab's "
+    "net.ipv4.ip_forward in its router) is read with 'ip netns exec red cat /proc/sys/...', which exits 255 "
+    "(Cannot open network namespace \"red\") for a namespace the check run only planned; Engine.sysctl_get "
+    "accepts rc 0 and 1 only, so converge raises IpCommandError instead of planning 'sysctl -w'"))
+def test_check_mode_plans_a_sysctl_in_a_namespace_not_made_yet(engine_scenario):
+    result = engine_scenario('''
+        machine = lab_machine()
+        machine['sysctls'].append({'name': 'net.ipv4.ip_forward', 'value': '1', 'namespace': 'red'})
+        result['planned'] = build(machine, check_mode=True)
+        result['namespaces'] = namespaces()
+    ''')
+
+    assert 'ip netns exec red sysctl -q -w net.ipv4.ip_forward=1' in result['planned']
+    assert result['namespaces'] == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lab_engine.converge in check mode after a build with another mark (-e netns_lab_name=... changed): the "
+    "old lab is only planned away, so its bridge (v-net-9, 192.168.15.5/24) is still there and is not in the "
+    "new record's owned links; own_networks() counts it as the machine's own network and converge refuses with "
+    "'bridge v-net-0: 192.168.15.5/24 overlaps 192.168.15.0/24 of v-net-9, a network this machine already "
+    "has', a refusal the real run (which passes) does not make"))
+def test_check_mode_after_a_build_with_another_mark_plans_the_change(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine(bridge='v-net-9'), mark='other-lab')
+        result['before'] = machine_state()
+        result['planned'] = build(lab_machine(), check_mode=True)
+        result['after'] = machine_state()
+    ''')
+
+    assert result['after'] == result['before']
+    assert 'ip link del v-net-9' in result['planned']
+    assert any(c.startswith('ip link add v-net-0 ') for c in result['planned']), result['planned']
