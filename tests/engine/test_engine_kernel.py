@@ -111,15 +111,16 @@ def test_a_reset_puts_the_machine_back_as_it_was(engine_scenario):
 
     assert result['before'] == NOTHING
     assert result['built']['namespaces'] == ['blue', 'lan-host', 'red']
-    assert 'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT \
-        in result['reset']
+    assert deletes(result['reset'], 'nat', 'POSTROUTING', 1,
+                   '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT)
     assert result['after'] == NOTHING
     assert result['record'] is None
     assert result['reset again'] == []
 
 
-def test_rules_typed_by_hand_before_the_build_are_taken_over_not_doubled(engine_scenario):
-    """The exact MASQUERADE is taken over in place (now marked); a broader DNAT makes the lab's unnecessary."""
+def test_rules_typed_by_hand_before_the_build_are_not_doubled(engine_scenario):
+    """Rules the machine had before the lab's first build stay the machine's own: the exact MASQUERADE
+    is neither added again nor taken over, and a broader DNAT makes the lab's unnecessary."""
     result = engine_scenario('''
         sh('iptables -t nat -A POSTROUTING -d 10.0.0.0/8 -j RETURN')
         sh('iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE')
@@ -132,11 +133,10 @@ def test_rules_typed_by_hand_before_the_build_are_taken_over_not_doubled(engine_
     assert result['nat'] == [
         '-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80',
         '-A POSTROUTING -d 10.0.0.0/8 -j RETURN',
-        MASQUERADE,
+        '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE',
     ]
-    assert ('iptables -w -t nat -R POSTROUTING 2 -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE'
-            % COMMENT) in result['first']
-    assert not [c for c in result['first'] if c.startswith('iptables -w -t nat -A')], result['first']
+    assert not [c for c in result['first'] if c.startswith(('iptables -w -t nat -A', 'iptables -w -t nat -R'))], \
+        result['first']
     assert result['second'] == []
 
 
@@ -162,11 +162,6 @@ def test_rules_typed_by_hand_in_practice_are_taken_over_and_go_with_the_reset(en
         '-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_engine: a rule the machine had before the lab's first build (recorded in record['preexisting']['rules']) "
-    "is adopted by converge (iptables -R, now carrying the lab's comment) and then deleted by remove() as a marked "
-    "rule, although the record and the commit say a reset never removes what was there before the lab: after "
-    "build + reset the machine's own '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE' is gone"))
 def test_a_reset_leaves_a_rule_the_machine_had_before_the_lab(engine_scenario):
     result = engine_scenario('''
         sh('iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE')
@@ -178,6 +173,11 @@ def test_a_reset_leaves_a_rule_the_machine_had_before_the_lab(engine_scenario):
 
     assert result['preexisting'] == ['-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE']
     assert result['nat'] == ['-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE']
+
+
+def deletes(commands, table, chain, number, rule):
+    """The command that deletes `rule`, the rule at `number` in `chain`, by position."""
+    return 'iptables -w -t %s -D %s %d  # %s' % (table, chain, number, rule) in commands
 
 
 def test_a_pasted_copy_of_a_lab_rule_is_deleted(engine_scenario):
@@ -194,20 +194,15 @@ def test_a_pasted_copy_of_a_lab_rule_is_deleted(engine_scenario):
 
     assert result['pasted'] == [MASQUERADE, MASQUERADE, FORWARD_IN, FORWARD_OUT, FORWARD_IN]
     assert sorted(changes(result['build'])) == sorted([
-        'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT,
-        'iptables -w -t filter -D FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT' % COMMENT,
+        'iptables -w -t nat -D POSTROUTING 2  # -A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s '
+        '-j MASQUERADE' % COMMENT,
+        'iptables -w -t filter -D FORWARD 3  # -A FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT' % COMMENT,
     ])
     assert result['nat'] == [MASQUERADE]
     assert sorted(result['filter']) == sorted([FORWARD_IN, FORWARD_OUT])
     assert result['again'] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_engine._converge_netfilter deletes the copy plan_rules chose by its text (iptables -D CHAIN RULE-SPEC), "
-    "and iptables -D removes the FIRST identical rule: the lab's own rule goes and the pasted copy stays, at the "
-    "end of the chain. With '-A FORWARD -j DROP' between them (Docker, ufw), the FORWARD chain becomes "
-    "[-o v-net-0 ACCEPT, DROP, -i v-net-0 ACCEPT] and red no longer reaches the LAN host; deleting by position "
-    "(iptables -D CHAIN N) would remove the copy plan_rules meant"))
 def test_a_pasted_copy_is_deleted_and_the_lab_rule_keeps_its_place(engine_scenario):
     result = engine_scenario('''
         build(lab_machine())
@@ -230,8 +225,8 @@ def test_a_lab_rule_no_longer_declared_is_deleted(engine_scenario):
     ''')
 
     assert result['nat'] == [DNAT.replace('--dport 80', '--dport 8080')]
-    assert 'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT \
-        in result['build']
+    assert deletes(result['build'], 'nat', 'POSTROUTING', 1,
+                   '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT)
 
 
 def test_a_reset_removes_what_a_build_with_another_mark_and_bridge_made(engine_scenario):
@@ -363,10 +358,11 @@ def test_check_mode_plans_a_reset_and_changes_nothing(engine_scenario):
     ''')
 
     assert result['after'] == result['before']
-    assert 'iptables -w -t nat -D POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT \
-        in result['planned']
-    assert ('iptables -w -t nat -D PREROUTING -i lan0 -p tcp -m tcp --dport 80 -m comment --comment %s -j DNAT '
-            '--to-destination 192.168.15.2:80' % COMMENT) in result['planned']
+    assert deletes(result['planned'], 'nat', 'POSTROUTING', 1,
+                   '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT)
+    assert deletes(result['planned'], 'nat', 'PREROUTING', 1,
+                   '-A PREROUTING -i lan0 -p tcp -m tcp --dport 80 -m comment --comment %s -j DNAT '
+                   '--to-destination 192.168.15.2:80' % COMMENT)
     assert 'ip netns del red' in result['planned']
 
 
@@ -432,11 +428,6 @@ def test_red_reaches_blue_across_the_bridge_with_its_own_address(engine_scenario
     assert result['after repair, arrives from'] == '192.168.15.1'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_engine.remove: objects the machine had before the lab's first build (record['preexisting']: here the "
-    "namespace red and the bridge v-net-0) are taken into the record's topology by converge and deleted by the "
-    "reset ('ip netns del red', 'ip link del v-net-0'), although labs/README.md says 'What was there before the "
-    "lab stays'"))
 def test_a_reset_leaves_a_namespace_and_a_bridge_the_machine_had_before_the_lab(engine_scenario):
     result = engine_scenario('''
         sh('ip netns add red')
@@ -485,11 +476,6 @@ def test_check_mode_on_a_fresh_machine_plans_the_build_and_changes_nothing(engin
     assert result['planned'] == result['really']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_engine: in check mode on a machine without the lab, a sysctl declared in a namespace (routing_lab's "
-    "net.ipv4.ip_forward in its router) is read with 'ip netns exec red cat /proc/sys/...', which exits 255 "
-    "(Cannot open network namespace \"red\") for a namespace the check run only planned; Engine.sysctl_get "
-    "accepts rc 0 and 1 only, so converge raises IpCommandError instead of planning 'sysctl -w'"))
 def test_check_mode_plans_a_sysctl_in_a_namespace_not_made_yet(engine_scenario):
     result = engine_scenario('''
         machine = lab_machine()
@@ -502,12 +488,6 @@ def test_check_mode_plans_a_sysctl_in_a_namespace_not_made_yet(engine_scenario):
     assert result['namespaces'] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_engine.converge in check mode after a build with another mark (-e netns_lab_name=... changed): the "
-    "old lab is only planned away, so its bridge (v-net-9, 192.168.15.5/24) is still there and is not in the "
-    "new record's owned links; own_networks() counts it as the machine's own network and converge refuses with "
-    "'bridge v-net-0: 192.168.15.5/24 overlaps 192.168.15.0/24 of v-net-9, a network this machine already "
-    "has', a refusal the real run (which passes) does not make"))
 def test_check_mode_after_a_build_with_another_mark_plans_the_change(engine_scenario):
     result = engine_scenario('''
         build(lab_machine(bridge='v-net-9'), mark='other-lab')

@@ -143,10 +143,6 @@ def test_a_lab_name_with_a_slash_is_refused():
     assert_refused(decl, 'name', "'mini/lab'", "1-24 lower-case letters, digits or '-'")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_declaration: the name patterns (IFNAME, NETNS, SLUG) end in '$', which Python's re (used by jsonschema "
-    "for 'pattern') also matches before a trailing newline: the interface name 'veth-red\\n' and the namespace "
-    "name 'red\\n' pass validate(), though the rules say 'without whitespace'; '\\Z' (or \\n excluded) is needed"))
 @pytest.mark.parametrize('edit, path', [
     (lambda d, m: m['veth_pairs'][1].update(name='veth-red\n'), 'machine.veth_pairs[1].name'),
     (lambda d, m: (m['namespaces'][1].update(name='red\n'), m['veth_pairs'][1].update(namespace='red\n'),
@@ -157,9 +153,6 @@ def test_a_name_ending_in_a_newline_is_refused(edit, path):
     assert_refused(changed(edit), path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_declaration: IFNAME allows the interface names '.' and '..', which the kernel refuses (dev_valid_name) "
-    "and topology.py refuses only on the lab machine, after the controller's validation passed"))
 @pytest.mark.parametrize('name', ['.', '..'])
 def test_an_interface_name_the_kernel_refuses_is_refused(name):
     decl = changed(lambda d, m: m['veth_pairs'][1].update(name=name))
@@ -231,10 +224,6 @@ def test_an_address_held_twice_is_refused():
                    'each address once')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_declaration: an address on a bridge port outside the subnet of its bridge is not refused: veth-red "
-    "(a port of v-net-0, 192.168.15.5/24) given 192.168.16.1/24 passes validate(); stage_errors only compares "
-    "subnets across segments, never an address with the subnet of its own segment"))
 def test_an_address_outside_the_subnet_of_its_segment_is_refused():
     decl = changed(lambda d, m: m['veth_pairs'][1].update(addresses=['192.168.16.1/24']))
 
@@ -327,10 +316,6 @@ def test_a_file_path_that_is_not_plain_is_refused(path):
     assert_refused(decl, 'machine.files[0].path', "'%s'" % path, PATH_RULE)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_declaration: the file path '//srv/index.html' passes validate() although PATH_RULE says without '//': "
-    "posixpath.normpath keeps exactly two leading slashes (POSIX leaves them implementation-defined), so "
-    "normpath(path) == path"))
 def test_a_file_path_starting_with_two_slashes_is_refused():
     decl = changed(lambda d, m: m['files'][0].update(path='//srv/index.html'))
 
@@ -469,12 +454,6 @@ class TestSelectStage:
         assert decl == declaration()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lab_declaration.stage_errors: an address refused by _check_address is left out of its namespace's "
-    "addresses, so one bad address (blue's veth given the network address 192.168.15.0/24) also brings "
-    "'machine.routes[0].via: 192.168.15.5 is in no subnet of namespace blue (none)' and "
-    "'machine.services[0].listen[0].address: 192.168.15.2 is not an address of namespace blue (none)', "
-    "problems that are not there"))
 def test_a_refused_address_brings_no_false_problems_with_it():
     decl = changed(lambda d, m: m['veth_pairs'][2].update(addresses=['192.168.15.0/24']))
 

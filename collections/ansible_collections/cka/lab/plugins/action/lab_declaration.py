@@ -54,6 +54,14 @@ whole:
 _INDEX = re.compile(r'^(machine\.\w+|probes)\[(\d+)\]')
 
 
+def _kind(value):
+    """What a user calls the type of a value (ansible-core tags strings with classes of its own)."""
+    for kind in (bool, int, float, str, list, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__
+
+
 def _argv_words(machine):
     """A number in a command line or a sysctl value is a word: 80 -> '80'."""
     def word(value):
@@ -96,6 +104,14 @@ class ActionModule(ActionBase):
         for name, text in (source.get('let') or {}).items():
             variables[name] = self._render(templar, text, 'let.' + name, origins, errors)
             templar = self._templar.copy_with_new_env(available_variables=dict(task_vars, **variables))
+        for i, item in enumerate(source.get('require') or []):
+            where = 'require[%d]' % i
+            holds = self._render(templar, item.get('that'), where + '.that', origins, errors)
+            if holds is not True and not errors:
+                message = self._render(templar, item.get('message') or '', where + '.message', origins, errors)
+                errors.append(message or '%s: %s does not hold' % (where, item.get('that')))
+        if errors:
+            return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
         machine = {kind: self._render_list(templar, task_vars, variables, items or [], 'machine.' + kind, origins,
                                            errors)
                    for kind, items in (source.get('machine') or {}).items()}
@@ -151,7 +167,7 @@ class ActionModule(ActionBase):
             if isinstance(value, type(default)):
                 return value
             errors.append("%s: must be a %s like the lesson's (given %s); with -e pass it as JSON: -e '{\"%s\": ...}'"
-                          % (name, type(default).__name__, type(value).__name__, name))
+                          % (name, type(default).__name__, _kind(value), name))
         elif isinstance(default, str):
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 return str(value)

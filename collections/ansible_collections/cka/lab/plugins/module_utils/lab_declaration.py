@@ -27,13 +27,13 @@ try:
 except ImportError:  # only the controller validates; lab machines never import this module
     jsonschema = None
 
-IFNAME = r'^[^/:\s]{1,15}$'
-IFNAME_RULE = "Linux interface names are 1-15 characters without '/', ':' or whitespace"
-NETNS = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+IFNAME = r'^(?!\.\.?\Z)[^/:\s]{1,15}\Z'
+IFNAME_RULE = "Linux interface names are 1-15 characters without '/', ':' or whitespace, and not '.' or '..'"
+NETNS = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z'
 NETNS_RULE = "namespace names are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-SLUG = r'^[a-z][a-z0-9-]{0,23}$'
+SLUG = r'^[a-z][a-z0-9-]{0,23}\Z'
 SLUG_RULE = "1-24 lower-case letters, digits or '-', starting with a letter"
-STAGE = r'^[a-z][a-z0-9_-]{0,23}$'
+STAGE = r'^[a-z][a-z0-9_-]{0,23}\Z'
 PATH_RULE = ("an absolute, normalised path of at least two parts, like /srv/netns-lab/index.html, "
              "without whitespace, '..', '//' or a trailing '/'")
 
@@ -53,7 +53,7 @@ def _object(required, properties):
 _IFNAME = {'type': 'string', 'pattern': IFNAME}
 _NETNS = {'type': ['string', 'null'], 'pattern': NETNS}
 _ADDRESSES = {'type': 'array', 'items': {'type': 'string'}}
-_MAC = {'type': 'string', 'pattern': r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$'}
+_MAC = {'type': 'string', 'pattern': r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z'}
 _END = {
     'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'master': {'type': ['string', 'null']},
     'mac': _MAC,
@@ -67,7 +67,7 @@ SCHEMA = {
     'required': ['lab', 'lesson', 'title', 'group', 'name', 'stages', 'stage', 'machine'],
     'additionalProperties': False,
     'properties': {
-        'lab': {'type': 'string', 'pattern': r'^[a-z][a-z0-9_]{0,31}$'},
+        'lab': {'type': 'string', 'pattern': r'^[a-z][a-z0-9_]{0,31}\Z'},
         'lesson': {'type': 'string', 'minLength': 1},
         'title': {'type': 'string', 'minLength': 1},
         'group': {'type': 'string', 'minLength': 1},
@@ -90,18 +90,18 @@ SCHEMA = {
                     'namespace': _NETNS, 'dst': {'type': 'string'}, 'via': {'type': 'string'},
                     'dev': _IFNAME, 'metric': {'type': 'integer', 'minimum': 0}})},
                 'sysctls': {'type': 'array', 'items': _object(['name', 'value'], {
-                    'name': {'type': 'string', 'pattern': r'^[a-z0-9_]+(\.[a-z0-9_-]+)+$'},
+                    'name': {'type': 'string', 'pattern': r'^[a-z0-9_]+(\.[a-z0-9_-]+)+\Z'},
                     'value': {'type': 'string'}, 'namespace': _NETNS, 'if_exists': {'type': 'boolean'}})},
                 'chains': {'type': 'array', 'items': _object(['table', 'chain'], {
                     'table': {'enum': sorted(BUILTIN_CHAINS)},
-                    'chain': {'type': 'string', 'pattern': r'^[A-Za-z0-9_-]{1,28}$'}})},
+                    'chain': {'type': 'string', 'pattern': r'^[A-Za-z0-9_-]{1,28}\Z'}})},
                 'rules': {'type': 'array', 'items': _object(['table', 'rule'], {
                     'table': {'enum': sorted(BUILTIN_CHAINS)}, 'rule': {'type': 'string'}})},
                 'files': {'type': 'array', 'items': _object(['path', 'content'], {
                     'path': {'type': 'string'}, 'content': {'type': 'string'},
-                    'mode': {'type': 'string', 'pattern': r'^0[0-7]{3}$'}})},
+                    'mode': {'type': 'string', 'pattern': r'^0[0-7]{3}\Z'}})},
                 'services': {'type': 'array', 'items': _object(['name', 'command', 'listen'], {
-                    'name': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]{0,23}$'},
+                    'name': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]{0,23}\Z'},
                     'description': {'type': 'string'},
                     'namespace': _NETNS,
                     'command': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}, 'minItems': 1},
@@ -249,7 +249,9 @@ def stage_errors(declaration):
             errors.append("%s.namespace: '%s' is not a namespace of the lab%s; declared: %s"
                           % (where, value, where_stage, ', '.join(namespaces) or 'none'))
 
-    links, segments, addresses = {}, {}, []
+    # Namespaces with a refused address: what depends on their addresses is
+    # not judged again (one mistake, one message).
+    links, segments, addresses, refused = {}, {}, [], set()
     bridges = {(b.get('namespace'), b['name']) for b in machine.get('bridges', [])}
     for where, ns, end, kind in _ends(declaration):
         check_ns(where, ns)
@@ -266,6 +268,8 @@ def stage_errors(declaration):
             iface = _check_address(errors, '%s.addresses[%d]' % (where, j), text)
             if iface is not None:
                 addresses.append(('%s.addresses[%d]' % (where, j), ns, end['name'], iface))
+            else:
+                refused.add(ns)
     # Which links share a layer-2 segment: a bridge with its ports and their
     # peers; a veth pair without a bridge on its own.
     for i, pair in enumerate(machine.get('veth_pairs', [])):
@@ -277,6 +281,18 @@ def stage_errors(declaration):
             segments[(ns, name)] = segment
     for b in machine.get('bridges', []):
         segments[(b.get('namespace'), b['name'])] = ('bridge', b.get('namespace'), b['name'])
+    # On a bridge that has addresses, every address of its segment is in one of
+    # its subnets: a namespace plugged into v-net-0 lives on 192.168.15.0/24.
+    for b in machine.get('bridges', []):
+        segment = ('bridge', b.get('namespace'), b['name'])
+        nets = [i.network for w, n, name, i in addresses if (n, name) == (b.get('namespace'), b['name'])]
+        if not nets:
+            continue
+        for where, ns, name, iface in addresses:
+            if segments.get((ns, name)) == segment and not any(iface.ip in net for net in nets):
+                errors.append("%s: %s is outside %s, the subnet of the bridge %s it is plugged into%s"
+                              % (where, iface, ', '.join(map(str, nets)), b['name'], where_stage))
+                refused.add(ns)
     seen = {}
     for where, ns, name, iface in addresses:
         if iface.ip in seen:
@@ -311,7 +327,7 @@ def stage_errors(declaration):
                 continue
             ns = route.get('namespace')
             connected = [iface.network for _, n, _, iface in addresses if n == ns]
-            if ns is not None and not any(via in net for net in connected):
+            if ns is not None and ns not in refused and not any(via in net for net in connected):
                 errors.append("%s.via: %s is in no subnet of namespace %s (%s)%s; a gateway must be on a "
                               "connected network" % (where, via, ns, ', '.join(map(str, connected)) or 'none',
                                                      where_stage))
@@ -331,7 +347,8 @@ def stage_errors(declaration):
                                               ', '.join(sorted(BUILTIN_CHAINS[item['table']]))))
     for i, item in enumerate(machine.get('files', [])):
         path = item['path']
-        if (not path.startswith('/') or posixpath.normpath(path) != path or path.count('/') < 2
+        if (not path.startswith('/') or path.startswith('//') or posixpath.normpath(path) != path
+                or path.count('/') < 2
                 or any(c.isspace() for c in path) or '..' in path.split('/')):
             errors.append("%s.path: '%s' is not usable; %s" % (item.get('__path', 'machine.files[%d]' % i), path,
                                                                PATH_RULE))
@@ -346,7 +363,7 @@ def stage_errors(declaration):
                 errors.append("%s.listen[%d].address: '%s' is not an IP address" % (where, j, listen['address']))
                 continue
             if not (address.is_unspecified or address.is_loopback or address in own
-                    or service.get('namespace') is None):
+                    or service.get('namespace') is None or service.get('namespace') in refused):
                 errors.append("%s.listen[%d].address: %s is not an address of namespace %s (%s)%s"
                               % (where, j, address, service.get('namespace'),
                                  ', '.join(sorted(map(str, own))) or 'none', where_stage))

@@ -27,7 +27,7 @@ import re
 import shlex
 import time
 
-from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing, parse_rule, plan_rules
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing, parse_rule, plan_rules, position
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
     IpCommandError,
     TopologyError,
@@ -194,6 +194,9 @@ class Engine:
         return '/proc/sys/' + name.replace('.', '/')
 
     def sysctl_get(self, namespace, name):
+        """The value, or None where the setting or the namespace does not exist."""
+        if namespace is not None and self.netns_inode(namespace) is None:
+            return None
         rc, out, _ = self.read(self.in_ns(namespace, ['cat', self.sysctl_path(name)]), ok=(0, 1))
         return out.strip() if rc == 0 else None
 
@@ -361,8 +364,12 @@ def converge(engine, machine, stage, every_stage=None):
     all stages declare, tells the first build which settings to note as they
     were. Returns the record of what the lab owns."""
     old = engine.load_record()
+    previous_links = set()
     if old is not None and old.get('name') != engine.mark:
-        # The mark names the lab's rules and units: take down what the old one named first.
+        # The mark names the lab's rules and units: take down what the old one
+        # named first (in check mode only planned: its links are still there,
+        # and still the lab's).
+        previous_links = set(_links(old.get('topology', {})))
         remove(engine, old)
         old = None
     record = copy.deepcopy(old) if old is not None else new_record(engine, stage, every_stage)
@@ -375,7 +382,7 @@ def converge(engine, machine, stage, every_stage=None):
 
     errors = []
     # This machine's own networks (the one Ansible comes in on) must not be reused by the lab.
-    root_owned = {name for ns, name in owned | set(declared_links) if ns is None}
+    root_owned = {name for ns, name in owned | set(declared_links) | previous_links if ns is None}
     own = engine.own_networks(root_owned)
     for where, ns, item in _addressed(machine):
         for text in item.get('addresses', []):
@@ -424,7 +431,6 @@ def converge(engine, machine, stage, every_stage=None):
 
     # From here on the machine changes. Record first what the lab is about to
     # own, so that a run that fails half-way can be reset.
-    changed_before = len(engine.commands)
     merged = {kind: list(record['topology'].get(kind, [])) for kind in _TOPOLOGY_KINDS}
     for kind in _TOPOLOGY_KINDS:
         keys = {_key(kind, i) for i in merged[kind]}
@@ -450,7 +456,7 @@ def converge(engine, machine, stage, every_stage=None):
         _stop_unit(engine, unit)
     record['services'] = sorted(p[1] for p in service_plans)
     record['topology'] = {kind: [_strip(i) for i in declared_topology[kind]] for kind in _TOPOLOGY_KINDS}
-    if len(engine.commands) > changed_before or old is None or old != record:
+    if old is None or old != record:
         engine.save_record(record)
     return record
 
@@ -481,6 +487,11 @@ def _converge_sysctls(engine, sysctls, record):
     for item in sysctls:
         key = (item.get('namespace'), item['name'])
         current = engine.sysctl_get(item.get('namespace'), item['name'])
+        if current is None and engine.check_mode and item.get('namespace') is not None \
+                and engine.netns_inode(item['namespace']) is None:
+            # A namespace this check run only planned: a real run sets the value in it.
+            engine.sysctl_set(item.get('namespace'), item['name'], item['value'])
+            continue
         if current is None:
             if item.get('if_exists'):
                 continue
@@ -518,12 +529,12 @@ def _converge_netfilter(engine, machine, record):
             created.add((table, chain))
     for table in record['tables']:
         found = listings[table][0]
-        adopt, add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment)
-        for found_rule, position, rule in adopt:
+        before = [parse_rule(table, text) for text in record.get('preexisting', {}).get('rules', {}).get(table, [])]
+        adopt, add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment, before)
+        for found_rule, number, rule in adopt:
             argv = rule.argv(engine.comment)
-            engine.change(['iptables', '-w'] + argv[:2] + ['-R', rule.chain, str(position)] + argv[4:])
-        for rule in delete:
-            engine.change(['iptables', '-w', '-t', table, '-D'] + rule.argv()[3:])
+            engine.change(['iptables', '-w'] + argv[:2] + ['-R', rule.chain, str(number)] + argv[4:])
+        _delete_rules(engine, table, found, delete)
         for rule in add:
             engine.change(['iptables', '-w'] + rule.argv(engine.comment))
     wanted = {(c['table'], c['chain']) for c in chains}
@@ -532,14 +543,24 @@ def _converge_netfilter(engine, machine, record):
     record['chains'] = [{'table': t, 'chain': c} for t, c in sorted(created & wanted)]
 
 
+def _delete_rules(engine, table, found, doomed):
+    """Delete rules of `found` (a table's listing) by position, last first in each
+    chain: ``iptables -D CHAIN RULE-SPEC`` would remove the first identical rule,
+    which may be the copy that was meant to stay."""
+    places = sorted(((rule.chain, position(found, rule), rule) for rule in doomed),
+                    key=lambda item: (item[0], -item[1]))
+    for chain, number, rule in places:
+        engine.change(['iptables', '-w', '-t', table, '-D', chain, str(number)],
+                      'iptables -w -t %s -D %s %d  # %s' % (table, chain, number, rule.text))
+
+
 def _drop_chain(engine, table, chain, comment):
     """Remove a chain the lab created, once nothing but the lab's rules use it."""
     rules, chains, _ = engine.iptables_listing(table)
     if chain not in chains:
         return
-    for rule in rules:
-        if rule.comment == comment and (rule.chain == chain or rule.target == chain):
-            engine.change(['iptables', '-w', '-t', table, '-D'] + rule.argv()[3:])
+    _delete_rules(engine, table, rules, [r for r in rules if r.comment == comment
+                                         and (r.chain == chain or r.target == chain)])
     others = [r for r in rules if r.comment != comment and (r.chain == chain or r.target == chain)]
     if not others:
         engine.change(['iptables', '-w', '-t', table, '-X', chain])
@@ -700,7 +721,7 @@ def remove(engine, record=None, also=None):
         if (entry['namespace'], entry['name']) not in restored:
             restored.add((entry['namespace'], entry['name']))
             _restore_sysctl(engine, entry)
-    for topology in _removal_layers(record.get('topology', {}), extra_topology):
+    for topology in _removal_layers(_made_by_the_lab(record), extra_topology):
         if any(topology.get(kind) for kind in _TOPOLOGY_KINDS):
             # Root-namespace ends are the lab's: one whose peer is gone with a
             # namespace a process still holds is deleted all the same.
@@ -717,6 +738,28 @@ def remove(engine, record=None, also=None):
             os.rmdir(engine.netns_dir)
     engine.drop_record()
     return record
+
+
+def _made_by_the_lab(record):
+    """The record's topology without what the machine had before the lab's first
+    build (a namespace or bridge the lab took over stays; the links the lab made
+    inside such a namespace go)."""
+    topology = record.get('topology', {})
+    before = record.get('preexisting')
+    if before is None:
+        return topology
+    had_ns, had_links = set(before['namespaces']), set(before['links'])
+
+    def made(namespace, name):
+        return not (namespace is None and name in had_links)
+
+    return {
+        'namespaces': [ns for ns in topology.get('namespaces', []) if ns['name'] not in had_ns],
+        'bridges': [b for b in topology.get('bridges', []) if made(b.get('namespace'), b['name'])],
+        'veth_pairs': [p for p in topology.get('veth_pairs', [])
+                       if made(p.get('namespace'), p['name']) and made(p['peer'].get('namespace'), p['peer']['name'])],
+        'routes': list(topology.get('routes', [])),
+    }
 
 
 def _removal_layers(*topologies):
@@ -766,6 +809,5 @@ def _removal_layers(*topologies):
 
 
 def _delete_marked(engine, table, comment):
-    for rule in engine.iptables_listing(table)[0]:
-        if rule.comment == comment:
-            engine.change(['iptables', '-w', '-t', table, '-D'] + rule.argv()[3:])
+    found = engine.iptables_listing(table)[0]
+    _delete_rules(engine, table, found, [rule for rule in found if rule.comment == comment])

@@ -154,7 +154,7 @@ def parse_listing(table, listing):
     return rules, chains, policies
 
 
-def plan_rules(declared, found, mark):
+def plan_rules(declared, found, mark, preexisting=()):
     """What to change so that the tables hold every `declared` rule once.
 
     `declared`: the Rules the lab wants. `found`: the Rules in the tables now,
@@ -164,7 +164,9 @@ def plan_rules(declared, found, mark):
       - adopt: ``(found_rule, position, declared_rule)`` for an unmarked rule that
         does exactly what a declared one does (the lesson typed by hand): it is
         taken over in place (``iptables -R CHAIN POSITION``, position counted
-        from 1 within its chain), so a reset removes it with the rest;
+        from 1 within its chain), so a reset removes it with the rest; a rule
+        equal to one of `preexisting` (what the machine had before the lab) is
+        left as it is, and covers the declared one;
       - add: declared Rules that no rule left in place covers (a broader rule
         someone else added, such as a DNAT that names no interface, makes adding
         the narrower one unnecessary);
@@ -177,8 +179,8 @@ def plan_rules(declared, found, mark):
         if ours is None:
             ours = next((f for f in found if f.comment is None and f == rule
                          and not any(f is k for k in kept)), None)
-            if ours is not None:
-                adopt.append((ours, _position(found, ours), rule))
+            if ours is not None and not any(p == ours for p in preexisting):
+                adopt.append((ours, position(found, ours), rule))
         if ours is not None:
             kept.append(ours)
     delete = [f for f in found if f.comment == mark and not any(f is k for k in kept)]
@@ -187,7 +189,7 @@ def plan_rules(declared, found, mark):
     return adopt, add, delete
 
 
-def _position(found, rule):
+def position(found, rule):
     """The 1-based position of `rule` within its chain."""
     same_chain = [f for f in found if f.chain == rule.chain]
     return next(i for i, f in enumerate(same_chain, 1) if f is rule)
