@@ -499,3 +499,27 @@ def test_check_mode_after_a_build_with_another_mark_plans_the_change(engine_scen
     assert result['after'] == result['before']
     assert 'ip link del v-net-9' in result['planned']
     assert any(c.startswith('ip link add v-net-0 ') for c in result['planned']), result['planned']
+
+
+def test_a_lab_network_equal_to_the_machines_own_is_refused_before_any_change(engine_scenario):
+    """The LAN of the lab on the network the machine is reached through (a classroom VM's eth0): refused,
+    naming the interface, and nothing on the machine changes."""
+    result = engine_scenario('''
+        sh('ip link add uplink type veth peer name uplink-peer')
+        sh('ip addr add 192.168.1.20/24 dev uplink')
+        sh('ip link set uplink up')
+        before = leftovers()
+        try:
+            build(lab_machine())
+            result['error'] = None
+        except Exception as exc:  # the engine's refusal
+            result['error'] = getattr(exc, 'errors', [str(exc)])
+        result['changed'] = leftovers() != before
+        result['record'] = record()
+    ''')
+
+    assert result['error'] is not None
+    assert any('192.168.1.2/24 overlaps 192.168.1.0/24 of uplink' in e and 'ip addr show uplink' in e
+               for e in result['error']), result['error']
+    assert result['changed'] is False
+    assert result['record'] is None
