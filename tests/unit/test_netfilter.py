@@ -330,18 +330,25 @@ class TestPlanRules:
 
         assert plan_rules([nat(LAB_DNAT)], found, MARK) == ([], [nat(LAB_DNAT)], [])
 
-    def test_two_hand_typed_copies_only_one_is_adopted(self):
+    def test_two_hand_typed_copies_one_is_adopted_and_the_other_goes(self):
         found = listed(MASQUERADE, MASQUERADE)
 
         adopt, add, delete = plan_rules([nat(MASQUERADE)], found, MARK)
 
         assert [(f is found[0], p) for f, p, _ in adopt] == [(True, 1)]
-        assert (add, delete) == ([], [])
+        assert add == [] and len(delete) == 1 and delete[0] is found[1]
 
-    def test_a_marked_copy_is_preferred_to_adopting_a_hand_typed_one(self):
+    def test_a_marked_copy_is_kept_and_a_hand_typed_copy_of_it_goes(self):
         found = listed(MASQUERADE, '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % MARK)
 
-        assert plan_rules([nat(MASQUERADE)], found, MARK) == ([], [], [])
+        adopt, add, delete = plan_rules([nat(MASQUERADE)], found, MARK)
+
+        assert (adopt, add) == ([], []) and len(delete) == 1 and delete[0] is found[0]
+
+    def test_a_copy_the_machine_had_before_the_lab_stays(self):
+        found = listed(MASQUERADE, '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % MARK)
+
+        assert plan_rules([nat(MASQUERADE)], found, MARK, preexisting=[nat(MASQUERADE)]) == ([], [], [])
 
 
 # --------------------------------------------------------------------------

@@ -15,41 +15,6 @@ from ansible.template import trust_as_template
 
 from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import select_stage, validate
 
-DOCUMENTATION = r"""
-action: lab_declaration
-short_description: Render a lab declaration (labs/<lab>.yml) with its variables and validate it as a whole
-description:
-  - Reads C(labs/LAB.yml), takes each of its C(variables) from the host's variables (inventory, C(-e)) when set there and
-    from the file's default otherwise, renders C(let), C(machine) and C(probes) with them (a list element with a C(loop)
-    key is repeated once per item, as C(item)), then validates the result with a JSON schema (jsonschema) and the lab
-    engine's cross-field rules, for every stage of the lab.
-  - Every problem is reported at once, each naming its path in the declaration, the value, what is allowed, and the
-    template it was rendered from. Runs on the Ansible computer only; it never changes anything.
-options:
-  lab:
-    description: The lab's id, the name of its file in O(labs_dir) without C(.yml).
-    type: str
-    required: true
-  labs_dir:
-    description: The directory of lab files.
-    type: path
-    required: true
-  stage:
-    description: The stage to select; default the variable C(LAB_stage), else the lab's last stage.
-    type: str
-"""
-
-RETURN = r"""
-declaration:
-  description: The rendered declaration with only what the selected stage declares (keys lab, lesson, title, group,
-    guide, name, stages, stage, machine, probes).
-  returned: success
-  type: dict
-whole:
-  description: The rendered declaration with every stage (objects keep their C(stages) lists).
-  returned: success
-  type: dict
-"""
 
 _INDEX = re.compile(r'^(machine\.\w+|probes)\[(\d+)\]')
 
@@ -73,6 +38,9 @@ def _argv_words(machine):
     for sysctl in machine.get('sysctls') or []:
         if isinstance(sysctl, dict) and 'value' in sysctl:
             sysctl['value'] = word(sysctl['value'])
+
+
+# Documented in plugins/modules/lab_declaration.py (ansible-doc cka.lab.lab_declaration).
 
 
 class ActionModule(ActionBase):
@@ -105,11 +73,17 @@ class ActionModule(ActionBase):
             variables[name] = self._render(templar, text, 'let.' + name, origins, errors)
             templar = self._templar.copy_with_new_env(available_variables=dict(task_vars, **variables))
         for i, item in enumerate(source.get('require') or []):
+            # Every condition is tried; one that cannot even be rendered after
+            # another failed is a consequence of that one, and not reported.
             where = 'require[%d]' % i
+            failed_before = list(errors)
             holds = self._render(templar, item.get('that'), where + '.that', origins, errors)
-            if holds is not True and not errors:
+            if failed_before and len(errors) > len(failed_before):
+                del errors[len(failed_before):]
+                continue
+            if holds is not True and len(errors) == len(failed_before):
                 message = self._render(templar, item.get('message') or '', where + '.message', origins, errors)
-                errors.append(message or '%s: %s does not hold' % (where, item.get('that')))
+                errors.append(' '.join(str(message).split()) or '%s: %s does not hold' % (where, item.get('that')))
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
         machine = {kind: self._render_list(templar, task_vars, variables, items or [], 'machine.' + kind, origins,

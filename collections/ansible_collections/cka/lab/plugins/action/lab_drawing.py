@@ -21,40 +21,6 @@ except ImportError:  # to_dot reports what to install
     class CalledProcessError(Exception):
         """Not raised without the graphviz package."""
 
-DOCUMENTATION = r"""
-action: lab_drawing
-short_description: Draw the topology of each stage of a lab as an SVG picture with Graphviz
-description:
-  - For each stage of the lab, selects what the stage declares and draws it (see module_utils/lab_drawing.py for the
-    shapes) with Graphviz's C(dot), writing C(DEST/LAB-STAGE.svg).
-  - A picture is written only when its content differs from the file's (changed); in check mode nothing is written.
-  - Runs on the Ansible computer only. Needs the C(graphviz) Python package and the C(dot) program (Debian package
-    C(graphviz)).
-options:
-  declaration:
-    description: The whole rendered declaration of the lab, every stage, as C(cka.lab.lab_declaration) returns it in
-      C(whole).
-    type: dict
-    required: true
-  dest:
-    description: The directory to write the pictures to; created when missing.
-    type: path
-    required: true
-"""
-
-RETURN = r"""
-files:
-  description: The picture of each stage, in the order of the lab's stages.
-  returned: success
-  type: list
-  elements: str
-changed_files:
-  description: The pictures that were (or in check mode would be) written.
-  returned: success
-  type: list
-  elements: str
-"""
-
 
 def _write(path, content):
     """Write `content` (bytes) to `path` through a temporary file in its directory."""
@@ -68,6 +34,9 @@ def _write(path, content):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+# Documented in plugins/modules/lab_drawing.py (ansible-doc cka.lab.lab_drawing).
 
 
 class ActionModule(ActionBase):

@@ -233,6 +233,28 @@ def _ends(declaration):
         yield where + '.peer', pair['peer'].get('namespace'), pair['peer'], 'veth'
 
 
+def _port(text):
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _port_problems(rule):
+    """Ports a rule names that TCP and UDP do not have (1-65535, RFC 793 and RFC 768)."""
+    problems = []
+    for match in rule.matches:
+        option, _, value = match.lstrip('!').partition('=')
+        if option in ('--dport', '--sport', '--destination-port', '--source-port'):
+            if not all(_port(part) for part in value.split(':')):
+                problems.append("has %s %s; allowed: a port 1-65535 or a range FIRST:LAST" % (option, value))
+    for option, values in rule.target_options:
+        if option in ('--to-destination', '--to-source') and values and ':' in values[0]:
+            ports = values[0].rsplit(':', 1)[1]
+            if not all(_port(part) for part in ports.split('-')):
+                problems.append("has %s %s; allowed: ADDRESS:PORT with a port 1-65535" % (option, values[0]))
+        if option == '--to-ports' and values and not all(_port(part) for part in values[0].split('-')):
+            problems.append("has --to-ports %s; allowed: a port 1-65535" % values[0])
+    return problems
+
+
 def stage_errors(declaration):
     """Cross-field problems of one selected stage (see :func:`select_stage`)."""
     errors = []
@@ -341,6 +363,8 @@ def stage_errors(declaration):
         except RuleError as exc:
             errors.append("%s: '%s' %s" % (where, item['rule'], exc))
             continue
+        for problem in _port_problems(rule):
+            errors.append("%s: '%s' %s" % (where, item['rule'], problem))
         if rule.chain not in BUILTIN_CHAINS[item['table']] and (item['table'], rule.chain) not in chains:
             errors.append("%s: chain '%s' is neither a built-in chain of table %s (%s) nor declared in "
                           "machine.chains" % (where, rule.chain, item['table'],

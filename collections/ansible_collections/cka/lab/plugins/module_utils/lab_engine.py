@@ -136,9 +136,14 @@ class Engine:
 
     # -- topology ---------------------------------------------------------
     def topology_params(self, machine, state='present', owned=()):
+        removing = state == 'absent'
+
         def end(item):
+            # Removal needs no bridge, address or master: a leftover port of a
+            # bridge that stays is removed without it.
             return {'name': item['name'], 'namespace': item.get('namespace'),
-                    'addresses': list(item.get('addresses', [])), 'master': item.get('master'),
+                    'addresses': [] if removing else list(item.get('addresses', [])),
+                    'master': None if removing else item.get('master'),
                     'mac': item.get('mac') or stable_mac(self.mark, item.get('namespace'), item['name'])}
 
         return {
@@ -365,14 +370,15 @@ def converge(engine, machine, stage, every_stage=None):
     were. Returns the record of what the lab owns."""
     old = engine.load_record()
     previous_links = set()
+    old_comment = None
     if old is not None and old.get('name') != engine.mark:
-        # The mark names the lab's rules and units: take down what the old one
-        # named first (in check mode only planned: its links are still there,
-        # and still the lab's).
+        # The mark names the lab's rules and units: the old ones go once the
+        # checks below have passed; its topology, files and settings are the
+        # lab's as before.
         previous_links = set(_links(old.get('topology', {})))
-        remove(engine, old)
-        old = None
+        old_comment = 'cka-lab:%s' % old.get('name')
     record = copy.deepcopy(old) if old is not None else new_record(engine, stage, every_stage)
+    record['name'] = engine.mark
     declared_topology = {kind: machine.get(kind, []) for kind in _TOPOLOGY_KINDS}
     leftover = {kind: [item for item in record['topology'].get(kind, [])
                        if _key(kind, item) not in {_key(kind, d) for d in declared_topology[kind]}]
@@ -442,6 +448,9 @@ def converge(engine, machine, stage, every_stage=None):
                               | {c['table'] for c in machine.get('chains', [])})
     _save_if_new(engine, old, record)
 
+    if old_comment is not None:
+        for table in sorted(set(record['tables']) | {'nat', 'filter'}):
+            _delete_marked(engine, table, old_comment)
     if removal is not None:
         engine.apply_planner(removal)
     engine.apply_planner(building)

@@ -171,7 +171,8 @@ def plan_rules(declared, found, mark, preexisting=()):
         someone else added, such as a DNAT that names no interface, makes adding
         the narrower one unnecessary);
       - delete: found Rules carrying `mark` that are not wanted (a second copy of
-        a lab rule, or a rule of an earlier declaration).
+        a lab rule, or a rule of an earlier declaration), and unmarked exact
+        copies of a rule the lab keeps, unless the machine had them before.
     """
     kept, adopt = [], []
     for rule in declared:
@@ -183,7 +184,11 @@ def plan_rules(declared, found, mark, preexisting=()):
                 adopt.append((ours, position(found, ours), rule))
         if ours is not None:
             kept.append(ours)
-    delete = [f for f in found if f.comment == mark and not any(f is k for k in kept)]
+    # A second copy of a lab rule goes, marked or not (the lesson pasted once
+    # more); what the machine had before the lab stays.
+    delete = [f for f in found if not any(f is k for k in kept)
+              and (f.comment == mark or (f.comment is None and any(f == k for k in kept)
+                                         and not any(p == f for p in preexisting)))]
     staying = [f for f in found if not any(f is d for d in delete)]
     add = [rule for rule in declared if not any(f.covers(rule) for f in staying)]
     return adopt, add, delete

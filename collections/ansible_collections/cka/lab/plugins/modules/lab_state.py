@@ -10,14 +10,14 @@ module: lab_state
 short_description: Build one stage of a lab on a lab machine, or remove what the lab made
 description:
   - The lab engine's work on the machine, in one round trip. With O(state=present) it converges what one stage of a lab
-    declares (as rendered and validated by M(cka.lab.lab_declaration)): the topology (namespaces, bridges, veth pairs,
+    declares (as rendered and validated by M(cka.lab.lab_declaration)), that is the topology (namespaces, bridges, veth pairs,
     addresses, routes, as M(cka.lab.ip_topology) does), sysctls, iptables chains and rules, files, and services run as
     transient systemd units in their namespaces.
   - Before anything changes it refuses, naming each problem and the command that shows it, what would break the
     machine or a student's work - a lab address overlapping one of the machine's own networks, a link of the
     lab's name that the lab did not make, a port a service needs that another program holds - and records what the
     lab is about to own in C(RECORD_DIR/LAB.json).
-  - iptables rules are compared by what they do (table, chain, conditions, target), not by comment or spelling: a rule
+  - iptables rules are compared by what they do (table, chain, conditions, target), not by comment or spelling; a rule
     typed by hand that does what a declared rule does is not added twice. Rules the lab adds carry the comment
     C(cka-lab:NAME); a second copy of one, or one no longer declared, is deleted.
   - A service is healthy when its unit is active with the declared command, its main process is in the declared
@@ -70,7 +70,7 @@ options:
       - On the first build, the root-namespace sysctls of every stage are recorded as they were, with the namespaces,
         root-namespace links and iptables rules the machine has.
       - With O(state=absent), a reset then also removes what a student made by hand with the lab's names after the
-        lab's first build (the practice mode): its namespaces, bridges, veth pairs, rules that do exactly what a
+        lab's first build (the practice mode), that is its namespaces, bridges, veth pairs, rules that do exactly what a
         declared rule does, and root-namespace sysctls it changed. What the machine had before the lab's first build
         is never removed.
     type: dict
@@ -129,6 +129,7 @@ errors:
 """
 
 import re
+import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -181,7 +182,10 @@ def main():
         module.fail_json(msg='Lab %s: %s' % (params['lab'], '; '.join(exc.errors)), errors=exc.errors,
                          commands=engine.commands, changed=bool(engine.commands))
     except IpCommandError as exc:
-        module.fail_json(msg=str(exc), cmd=command_string(exc.argv), rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr,
+        cmd = command_string(exc.argv) if exc.argv[0] == 'ip' else shlex.join(exc.argv)
+        module.fail_json(msg='Lab %s: %s failed (rc %d): %s; a run again repairs what was done so far, a reset '
+                             'removes it' % (params['lab'], cmd, exc.rc, (exc.stderr or exc.stdout).strip()),
+                         cmd=cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr,
                          commands=engine.commands, changed=bool(engine.commands))
     module.exit_json(changed=bool(engine.commands), commands=engine.commands, record=record)
 
