@@ -726,7 +726,9 @@ def remove(engine, record=None, also=None):
         _drop_chain(engine, chain['table'], chain['chain'], comment)
     _restore_files(engine, record.get('files', []))
     restored = set()
-    for entry in record.get('sysctls', []) + record.get('preexisting', {}).get('sysctls', []):
+    # What the machine had before the lab's first build comes first: a value
+    # noted later may be one a student set by hand in between.
+    for entry in record.get('preexisting', {}).get('sysctls', []) + record.get('sysctls', []):
         if (entry['namespace'], entry['name']) not in restored:
             restored.add((entry['namespace'], entry['name']))
             _restore_sysctl(engine, entry)
