@@ -117,6 +117,9 @@ class Topology:
     veth_pairs: list  # (end, peer) tuples of DeclaredLink
     routes: list
     owned: set = field(default_factory=set)  # (namespace, name) of links the caller made earlier
+    # The caller keeps a record of what it made (it passed `owned`, maybe empty):
+    # a root bridge it did not make is not taken over when it holds other addresses.
+    tracks_ownership: bool = False
 
     @property
     def veth_ends(self):
@@ -332,7 +335,8 @@ def parse_topology(params):
     if errors:
         raise TopologyError(errors)
     return Topology(state=params.get('state') or 'present', namespaces=namespaces, bridges=bridges,
-                    veth_pairs=veth_pairs, routes=routes, owned=owned)
+                    veth_pairs=veth_pairs, routes=routes, owned=owned,
+                    tracks_ownership=params.get('owned') is not None)
 
 
 def _parse_route(path, item, errors, check_namespace):
@@ -765,6 +769,8 @@ def foreign_root_links(topology, state):
             errors.append("%s.name: '%s' already exists in the root namespace as a %s; choose another name "
                           "(the module replaces only its own bridges there)" % (bridge.path, bridge.name, found.kind))
             continue
+        if not topology.tracks_ownership:
+            continue  # no record of what the caller made: the declared addresses are made exact
         present = [a for a in found.addresses if not is_link_local(a)]
         undeclared = [a for a in present if a not in bridge.addresses]
         if undeclared:

@@ -60,9 +60,10 @@ options:
   bridges:
     description:
       - Linux bridges. A link of the same name but of another kind is deleted and replaced.
-      - In the root namespace, an existing link of the same name is refused unless it is in O(owned), or is a bridge
-        whose addresses (IPv6 link-local ones aside) are all among O(bridges[].addresses); such a bridge, one built by
-        hand, is taken over.
+      - In the root namespace, an existing link of the same name that is not a bridge is refused unless it is in
+        O(owned). When O(owned) is given, an existing bridge not listed there is taken over only if its addresses
+        (IPv6 link-local ones aside) are all among O(bridges[].addresses) (one built by hand for the lab); otherwise it
+        is refused.
     type: list
     elements: dict
     default: []
@@ -194,9 +195,11 @@ options:
         C(ip netns del) while a process still held it) it is deleted and created again.
       - With O(state=absent), a declared veth end listed here is deleted even when its peer cannot be found.
       - Links listed here but not declared are not touched.
+      - Given at all (even empty), it also says the caller keeps track of what it made, so a root-namespace bridge
+        that is not listed here and holds addresses the declaration does not give it is refused rather than taken
+        over. Omitted, the module has no such record, and the addresses of a declared bridge are made exact.
     type: list
     elements: dict
-    default: []
     suboptions:
       name:
         description:
@@ -382,7 +385,7 @@ ARGUMENT_SPEC = dict(
         dev=dict(type='str'),
         metric=dict(type='int'),
     )),
-    owned=dict(type='list', elements='dict', default=[], options=dict(
+    owned=dict(type='list', elements='dict', options=dict(
         name=dict(type='str', required=True),
         namespace=dict(type='str'),
     )),
