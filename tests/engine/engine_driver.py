@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Runs one engine test's scenario INSIDE a throwaway network+mount namespace.
 
-conftest.py starts it as
+conftest.py starts it with ../sandbox_run.py as
 
     unshare --net --mount --propagation private -- sh -c \\
         'umount -l /run/netns; mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs "$ENGINE_WORK" && exec PYTHON ...'
@@ -13,63 +13,34 @@ so the machine the lab engine works on is the test's own network namespace
 lives on a tmpfs nobody else sees, and ENGINE_WORK (where the lab's record and
 its files go, in place of /var/lib/cka-lab and /srv) is a tmpfs of its own too.
 The driver refuses to run anywhere else. SCENARIO is Python code executed with
-the helpers below and ``params`` in scope; whatever it stores in ``result`` is
-printed as one JSON line for the test to check.
+the helpers below, those of ../sandbox.py (sh, rc, ip_json, namespaces, links,
+ping, hold) and ``params`` in scope; whatever it stores in ``result`` is
+printed as one JSON line for the test to check (see sandbox.run_scenario).
 
 The machine part given to the engine (:func:`lab_machine`) is lesson 202's
 without its service: services are transient units of the host's systemd, which
 no namespace made here can keep to itself.
 """
 
-import ctypes
 import json
 import os
 import re
-import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if os.path.dirname(HERE) not in sys.path:  # tests/, for `import sandbox` however this file is run or imported
+    sys.path.insert(0, os.path.dirname(HERE))
+from sandbox import (  # noqa: E402,F401 - the helpers every driver gives its scenarios (in scope for them)
+    die_with_parent, hold, in_namespace, ip_json, keep, links, namespaces, ping, rc, run_scenario, sh)
+
 COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'collections')
 RESULT_MARK = 'ENGINE-DRIVER-RESULT '
 LAB = 'netns_lab'
 MARK = 'netns-lab'
 COMMENT = 'cka-lab:' + MARK
-
-_held = []  # processes started by hold() and serve(), killed when the scenario ends
-
-
-def _die_with_parent():
-    """preexec_fn: SIGKILL this child when the driver goes, whatever happens to it."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _filesystems():
-    found = {}
-    with open('/proc/self/mountinfo') as mounts:
-        for line in mounts:
-            fields = line.split()
-            found[fields[4]] = fields[fields.index('-') + 1]
-    return found
-
-
-def _check_sandbox():
-    if os.readlink('/proc/self/ns/net') == os.environ.get('ENGINE_DRIVER_HOST_NETNS', ''):
-        sys.exit("engine_driver: not inside the test's own network namespace; refusing to run")
-    if not os.environ.get('ENGINE_DRIVER_HOST_NETNS'):
-        sys.exit('engine_driver: ENGINE_DRIVER_HOST_NETNS is not set; refusing to run')
-    if os.readlink('/proc/self/ns/mnt') == os.environ.get('ENGINE_DRIVER_HOST_MNTNS'):
-        sys.exit("engine_driver: not inside the test's own mount namespace; refusing to run")
-    work = os.environ.get('ENGINE_WORK', '')
-    fs = _filesystems()
-    if fs.get('/run') != 'tmpfs' or os.listdir('/run') or '/run/netns' in fs:
-        sys.exit('engine_driver: /run is not a fresh private tmpfs; refusing to run')
-    if not work or fs.get(work) != 'tmpfs' or os.listdir(work):
-        sys.exit('engine_driver: ENGINE_WORK (%r) is not a fresh private tmpfs; refusing to run' % work)
 
 
 # --------------------------------------------------------------------------
@@ -169,24 +140,6 @@ def lab_machine(bridge='v-net-0', forwarded_port=80, web_port=80, content='Hello
 # Looking at the machine
 # --------------------------------------------------------------------------
 
-def sh(command, check=True):
-    """Run a shell command line; its stdout, or an AssertionError with its stderr."""
-    proc = subprocess.run(command, shell=True, capture_output=True, text=True, env=dict(os.environ, LC_ALL='C'))
-    if check and proc.returncode != 0:
-        raise AssertionError('%r failed with rc %d: %s' % (command, proc.returncode, proc.stderr.strip()))
-    return proc.stdout
-
-
-def rc(command):
-    """Exit status of a shell command line."""
-    return subprocess.run(command, shell=True, capture_output=True).returncode
-
-
-def ip_json(*args):
-    out = sh(' '.join(['ip'] + list(args)))
-    return json.loads(out) if out.strip() else []
-
-
 def iptables_save():
     """iptables-save of this namespace without its dated comments and counters."""
     out = sh('iptables-save')
@@ -204,21 +157,6 @@ def policy(chain, table='filter'):
         if line.startswith('-P %s ' % chain):
             return line.split()[2]
     return None
-
-
-def namespaces():
-    """Entries of /run/netns (what `ip netns list` lists), sorted."""
-    return sorted(os.listdir('/run/netns')) if os.path.isdir('/run/netns') else []
-
-
-def links(namespace=None):
-    """{name: [kind, mac, master, up]} of a namespace (None: the test's root namespace)."""
-    prefix = ['-n', namespace] if namespace else []
-    found = {}
-    for item in ip_json(*prefix, '-j', '-d', 'link', 'show'):
-        found[item['ifname']] = [(item.get('linkinfo') or {}).get('info_kind'), item.get('address'),
-                                 item.get('master'), 'UP' in item.get('flags', [])]
-    return found
 
 
 def mac(namespace, name):
@@ -304,91 +242,19 @@ def leftovers():
 # Traffic
 # --------------------------------------------------------------------------
 
-def _in_ns(namespace, argv):
-    return (['ip', 'netns', 'exec', namespace] if namespace else []) + argv
-
-
-def ping(namespace, address, timeout=2.0):
-    """True when `address` answers an ICMP echo sent from `namespace` within `timeout` seconds."""
-    proc = subprocess.run(_in_ns(namespace, [sys.executable, os.path.abspath(__file__), '--ping', address,
-                                             str(timeout)]), capture_output=True, text=True)
-    return proc.returncode == 0
-
-
 def tcp_source(client_ns, server_ns, listen, connect=None, port=8080, timeout=2.0):
     """Connect from `client_ns` to `connect` (default `listen`):`port`, where a server in
     `server_ns` listens on `listen`:`port`; the source address the server saw, or None."""
-    server = subprocess.Popen(_in_ns(server_ns, [sys.executable, os.path.abspath(__file__), '--serve', listen,
-                                                 str(port), str(timeout + 1)]),
-                              stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
-    _held.append(server)
+    server = keep(subprocess.Popen(in_namespace(server_ns, [sys.executable, os.path.abspath(__file__), '--serve',
+                                                            listen, str(port), str(timeout + 1)]),
+                                   stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent))
     if server.stdout.readline().strip() != 'ready':
         raise AssertionError('the test server in %s did not start' % server_ns)
-    subprocess.run(_in_ns(client_ns, [sys.executable, os.path.abspath(__file__), '--connect', connect or listen,
-                                      str(port), str(timeout)]), capture_output=True)
+    subprocess.run(in_namespace(client_ns, [sys.executable, os.path.abspath(__file__), '--connect', connect or listen,
+                                            str(port), str(timeout)]), capture_output=True)
     seen = server.stdout.readline().strip()
     server.wait()
     return seen or None
-
-
-def hold(namespace):
-    """Start `sleep 30` inside `namespace`, as a container would keep it alive."""
-    proc = subprocess.Popen(['ip', 'netns', 'exec', namespace, 'sleep', '30'], preexec_fn=_die_with_parent)
-    _held.append(proc)
-    for _ in range(200):
-        try:
-            if os.stat('/proc/%d/ns/net' % proc.pid).st_ino == os.stat('/run/netns/%s' % namespace).st_ino:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.01)
-    raise AssertionError('the process holding %s did not start' % namespace)
-
-
-def _release():
-    for proc in _held:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-
-
-def _checksum(data):
-    if len(data) % 2:
-        data += b'\0'
-    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
-    total = (total >> 16) + (total & 0xffff)
-    total += total >> 16
-    return ~total & 0xffff
-
-
-def _ping_main(address, timeout):
-    """One ICMP echo over a raw socket (this machine may have no ping binary)."""
-    ident = os.getpid() & 0xffff
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-        seq = 0
-        while time.monotonic() < deadline:
-            seq += 1
-            body = struct.pack('!d', time.monotonic())
-            header = struct.pack('!BBHHH', 8, 0, 0, ident, seq)
-            header = struct.pack('!BBHHH', 8, 0, _checksum(header + body), ident, seq)
-            try:
-                sock.sendto(header + body, (address, 0))
-            except OSError:  # no route yet
-                time.sleep(0.1)
-                continue
-            wait_until = min(deadline, time.monotonic() + 0.3)
-            while time.monotonic() < wait_until:
-                sock.settimeout(max(wait_until - time.monotonic(), 0.01))
-                try:
-                    packet, source = sock.recvfrom(2048)
-                except socket.timeout:
-                    break
-                ihl = (packet[0] & 0x0f) * 4
-                kind, _code, _sum, got_id, _seq = struct.unpack('!BBHHH', packet[ihl:ihl + 8])
-                if kind == 0 and got_id == ident and source[0] == address:
-                    return 0
-    return 1
 
 
 def _serve_main(address, port, timeout):
@@ -420,29 +286,13 @@ def _connect_main(address, port, timeout):
 
 
 def main():
-    if sys.argv[1:2] == ['--ping']:
-        sys.exit(_ping_main(sys.argv[2], float(sys.argv[3])))
     if sys.argv[1:2] == ['--serve']:
         sys.exit(_serve_main(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     if sys.argv[1:2] == ['--connect']:
         sys.exit(_connect_main(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
-    _check_sandbox()
-    with open(sys.argv[1]) as handle:
-        scenario = handle.read()
-    with open(sys.argv[2]) as handle:
-        params = json.load(handle)
-    os.makedirs(os.path.dirname(record_dir()))  # /var/lib is there on a machine; cka-lab is the engine's
-    result = {}
-    scope = dict(globals(), params=params, result=result)
-    try:
-        exec(compile(scenario, sys.argv[1], 'exec'), scope)  # noqa: S102 - the test's own code
-    except Exception:  # pylint: disable=broad-except
-        traceback.print_exc()
-        print(RESULT_MARK + json.dumps({'error': traceback.format_exc(), 'result': result}, default=str))
-        sys.exit(1)
-    finally:
-        _release()
-    print(RESULT_MARK + json.dumps({'result': result}, default=str))
+    run_scenario('engine_driver', RESULT_MARK, globals(), work_variable='ENGINE_WORK',
+                 # /var/lib is there on a machine; cka-lab is the engine's
+                 prepare=lambda: os.makedirs(os.path.dirname(record_dir())))
 
 
 if __name__ == '__main__':

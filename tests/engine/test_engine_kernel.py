@@ -61,8 +61,8 @@ def test_the_driver_refuses_to_run_outside_its_sandbox(tmp_path):
     scenario.write_text("build(lab_machine())\n")
     params = tmp_path / 'params.json'
     params.write_text('{}')
-    env = dict(os.environ, ENGINE_WORK=str(tmp_path), ENGINE_DRIVER_HOST_NETNS=os.readlink('/proc/self/ns/net'),
-               ENGINE_DRIVER_HOST_MNTNS=os.readlink('/proc/self/ns/mnt'))
+    env = dict(os.environ, ENGINE_WORK=str(tmp_path), SANDBOX_HOST_NETNS=os.readlink('/proc/self/ns/net'),
+               SANDBOX_HOST_MNTNS=os.readlink('/proc/self/ns/mnt'))
 
     proc = subprocess.run([sys.executable, engine_driver.__file__, str(scenario), str(params)], env=env,
                           capture_output=True, text=True, timeout=30, check=False)

@@ -102,7 +102,7 @@ BAD_INPUT = [
         id='a web port that is not a number is refused'),
     pytest.param(
         ['netns_lab_web_port=70000'],
-        [('machine.services[0].listen[0].port: 70000', 'maximum of 65535'), ('70000', '{{ netns_lab_web_port }}')],
+        [('netns_lab_web_port, netns_lab_forwarded_port: 70000, 80', 'allowed: ports 1-65535')],
         id='a web port above 65535 is refused'),
     pytest.param(
         ['netns_lab_stage=nope'],
