@@ -102,18 +102,7 @@ def _module_forked(module_args):
 
 
 def _module_args(module_args):
-    try:
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core < 2.19
-        import contextlib
-        from unittest import mock
-
-        from ansible.module_utils import basic
-
-        @contextlib.contextmanager
-        def patch_module_args(args):
-            with mock.patch.object(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode()):
-                yield
+    from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19, as pinned
     return patch_module_args(module_args)
 
 

@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fixtures to run the cka.lab.ip_topology module against the iproute2 test double."""
 
-import json
 import os
 import sys
 
@@ -14,16 +13,7 @@ from ansible_collections.cka.lab.plugins.modules import ip_topology
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `import fake_iproute` in any import mode
 from fake_iproute import FakeIproute  # noqa: E402
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode()):
-            yield
+from ansible.module_utils.testing import patch_module_args  # noqa: E402 - ansible-core 2.19, as pinned
 
 
 class ModuleExit(Exception):
