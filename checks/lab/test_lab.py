@@ -8,7 +8,6 @@ hand, a rule typed without a comment or a web server started from a shell pass
 the same checks as the lab's own. What a lab needs only to run on a lab machine
 (`environment: true` in its declaration) is not graded.
 """
-import ipaddress
 import shlex
 
 import pytest

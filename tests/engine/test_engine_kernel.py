@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `import engine_driver` in any import mode
 import engine_driver  # noqa: E402

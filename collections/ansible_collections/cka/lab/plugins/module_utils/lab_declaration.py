@@ -334,11 +334,10 @@ def stage_errors(declaration):
         dst = route['dst']
         if dst != 'default':
             try:
-                net = ipaddress.ip_network(dst)
+                ipaddress.ip_network(dst)
             except ValueError:
                 errors.append("%s.dst: '%s' must be 'default' or a network with its host bits zero, like "
                               "192.168.1.0/24" % (where, dst))
-                net = None
         if 'via' not in route and 'dev' not in route:
             errors.append('%s: needs via (a gateway) or dev (a link)' % where)
         if 'via' in route:
