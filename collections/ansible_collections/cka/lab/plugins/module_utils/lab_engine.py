@@ -416,14 +416,18 @@ def converge(engine, machine, stage, every_stage=None):
 
     services = machine.get('services', [])
     service_plans = []
+    # The lab's own units (this one, or one of an earlier declaration or name,
+    # stopped below before anything starts) may hold the ports.
+    lab_pids = {int(engine.unit_show(unit).get('MainPID') or 0) for unit in record['services']}
     for service in services:
         unit = unit_name(engine.mark, service['name'])
         props = engine.unit_show(unit)
         healthy = _service_healthy(engine, service, props)
         if not healthy:
-            ours = int(props.get('MainPID') or 0)
+            ours = lab_pids | {int(props.get('MainPID') or 0)}
             for listen in service['listen']:
-                taken = [(prog, pid) for prog, pid in engine.holders(service.get('namespace'), listen) if pid != ours]
+                taken = [(prog, pid) for prog, pid in engine.holders(service.get('namespace'), listen)
+                         if pid not in ours]
                 for prog, pid in taken:
                     errors.append("service %s: %s:%s/%s in %s is already taken by %s (pid %d: %s); stop it "
                                   "(kill %d), then run again (see: %sss -lnp%s)"
@@ -458,11 +462,11 @@ def converge(engine, machine, stage, every_stage=None):
     _converge_sysctls(engine, machine.get('sysctls', []), record)
     _converge_netfilter(engine, machine, record)
     _converge_files(engine, machine.get('files', []), record)
+    for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
+        _stop_unit(engine, unit)
     for service, unit, props, healthy in service_plans:
         if not healthy:
             _start_service(engine, service, unit, props)
-    for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
-        _stop_unit(engine, unit)
     record['services'] = sorted(p[1] for p in service_plans)
     record['topology'] = {kind: [_strip(i) for i in declared_topology[kind]] for kind in _TOPOLOGY_KINDS}
     if old is None or old != record:
