@@ -452,21 +452,28 @@ def converge(engine, machine, stage, every_stage=None):
                               | {c['table'] for c in machine.get('chains', [])})
     _save_if_new(engine, old, record)
 
-    if old_comment is not None:
-        for table in sorted(set(record['tables']) | {'nat', 'filter'}):
-            _delete_marked(engine, table, old_comment)
-    if removal is not None:
-        engine.apply_planner(removal)
-    engine.apply_planner(building)
+    try:
+        if old_comment is not None:
+            for table in sorted(set(record['tables']) | {'nat', 'filter'}):
+                _delete_marked(engine, table, old_comment)
+        if removal is not None:
+            engine.apply_planner(removal)
+        engine.apply_planner(building)
 
-    _converge_sysctls(engine, machine.get('sysctls', []), record)
-    _converge_netfilter(engine, machine, record)
-    _converge_files(engine, machine.get('files', []), record)
-    for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
-        _stop_unit(engine, unit)
-    for service, unit, props, healthy in service_plans:
-        if not healthy:
-            _start_service(engine, service, unit, props)
+        _converge_sysctls(engine, machine.get('sysctls', []), record)
+        _converge_netfilter(engine, machine, record)
+        _converge_files(engine, machine.get('files', []), record)
+        for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
+            _stop_unit(engine, unit)
+        for service, unit, props, healthy in service_plans:
+            if not healthy:
+                _start_service(engine, service, unit, props)
+    except Exception:
+        # What was noted before each change (settings as they were, files and
+        # chains made) is kept, so that a reset removes what this run did.
+        if not engine.check_mode:
+            engine.save_record(record)
+        raise
     record['services'] = sorted(p[1] for p in service_plans)
     record['topology'] = {kind: [_strip(i) for i in declared_topology[kind]] for kind in _TOPOLOGY_KINDS}
     if old is None or old != record:
@@ -512,6 +519,7 @@ def _converge_sysctls(engine, sysctls, record):
                                % (item['name'], _ns_words(item.get('namespace')), item['name'].split('.')[-1])])
         if key not in recorded:
             recorded[key] = {'namespace': key[0], 'name': key[1], 'before': current}
+            record['sysctls'] = sorted(recorded.values(), key=lambda s: (s['namespace'] or '', s['name']))
         if current.split() != str(item['value']).split():
             engine.sysctl_set(item.get('namespace'), item['name'], item['value'])
     wanted = {(i.get('namespace'), i['name']) for i in sysctls}
@@ -538,8 +546,9 @@ def _converge_netfilter(engine, machine, record):
     for item in chains:
         table, chain = item['table'], item['chain']
         if chain not in listings[table][1]:
-            engine.change(['iptables', '-w', '-t', table, '-N', chain])
             created.add((table, chain))
+            record['chains'] = [{'table': t, 'chain': c} for t, c in sorted(created)]  # noted before it is made
+            engine.change(['iptables', '-w', '-t', table, '-N', chain])
     for table in record['tables']:
         found = listings[table][0]
         before = [parse_rule(table, text) for text in record.get('preexisting', {}).get('rules', {}).get(table, [])]
@@ -600,6 +609,7 @@ def _converge_files(engine, files, record):
                 missing.append(parent)
                 parent = os.path.dirname(parent)
             recorded[path] = {'path': path, 'before': current, 'dirs': missing}
+            record['files'] = sorted(recorded.values(), key=lambda f: f['path'])  # noted before it is written
         if current != content or (os.path.exists(path) and (os.stat(path).st_mode & 0o7777) != mode):
             engine.commands.append('write %s (mode %04o)' % (path, mode))
             if not engine.check_mode:
@@ -690,10 +700,24 @@ def _start_service(engine, service, unit, props):
             return
         engine.sleep(0.1)
     _, log, _ = engine.read(['journalctl', '-u', unit, '-n', '15', '--no-pager', '-o', 'cat'], ok=(0, 1))
-    raise EngineError(['service %s (unit %s) did not come up listening on %s within 10 s; its log: %s'
+    raise EngineError(['service %s (unit %s) did not come up listening on %s within 10 s (%s); its log: %s'
                        % (service['name'], unit, ', '.join('%s:%s/%s' % (l['address'], l['port'], l['protocol'])
                                                           for l in service['listen']),
+                          _service_state(engine, service, now),
                           ' | '.join(log.strip().splitlines()[-15:]) or 'empty')])
+
+
+def _service_state(engine, service, props):
+    """What the unit looks like, for a message: its state, main process and who listens."""
+    pid = int(props.get('MainPID') or 0)
+    found = ['%s, main pid %d' % (props.get('ActiveState'), pid)]
+    if pid and engine.pid_netns_inode(pid) != engine.netns_inode(service.get('namespace')):
+        found.append('not in %s' % _ns_words(service.get('namespace')))
+    for listen in service['listen']:
+        held = engine.holders(service.get('namespace'), listen)
+        found.append('%s:%s/%s held by %s' % (listen['address'], listen['port'], listen['protocol'],
+                                              ', '.join('%s (pid %d)' % h for h in held) or 'nobody'))
+    return '; '.join(found)
 
 
 def remove(engine, record=None, also=None):

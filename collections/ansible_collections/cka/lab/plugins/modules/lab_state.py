@@ -187,6 +187,10 @@ def main():
                              'removes it' % (params['lab'], cmd, exc.rc, (exc.stderr or exc.stdout).strip()),
                          cmd=cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr,
                          commands=engine.commands, changed=bool(engine.commands))
+    except OSError as exc:
+        module.fail_json(msg='Lab %s: %s%s; a run again repairs what was done so far, a reset removes it'
+                             % (params['lab'], exc.strerror or exc, ': %s' % exc.filename if exc.filename else ''),
+                         commands=engine.commands, changed=bool(engine.commands))
     module.exit_json(changed=bool(engine.commands), commands=engine.commands, record=record)
 
 
