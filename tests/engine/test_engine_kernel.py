@@ -522,3 +522,24 @@ def test_a_lab_network_equal_to_the_machines_own_is_refused_before_any_change(en
                for e in result['error']), result['error']
     assert result['changed'] is False
     assert result['record'] is None
+
+
+def test_a_stage_without_a_namespace_removes_it_with_its_route_and_pair(engine_scenario):
+    """Back to an earlier stage (or fewer namespaces): what the lab no longer declares goes, routes through
+    gateways and bridge ports included, and the rest stays as it was."""
+    result = engine_scenario('''
+        build(lab_machine())
+        smaller = lab_machine()
+        smaller['namespaces'] = [ns for ns in smaller['namespaces'] if ns['name'] != 'blue']
+        smaller['veth_pairs'] = [p for p in smaller['veth_pairs'] if p.get('namespace') != 'blue']
+        smaller['routes'] = [r for r in smaller['routes'] if r.get('namespace') != 'blue']
+        result['smaller'] = build(smaller, every_stage=lab_machine())
+        result['namespaces'] = namespaces()
+        result['red -> bridge'] = ping('red', '192.168.15.5')
+        result['again'] = build(smaller, every_stage=lab_machine())
+    ''')
+
+    assert 'ip netns del blue' in result['smaller']
+    assert result['namespaces'] == ['lan-host', 'red']
+    assert result['red -> bridge']
+    assert changes(result['again']) == []

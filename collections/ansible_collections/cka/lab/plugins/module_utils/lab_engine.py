@@ -139,10 +139,10 @@ class Engine:
         removing = state == 'absent'
 
         def end(item):
-            # Removal needs no bridge, address or master: a leftover port of a
-            # bridge that stays is removed without it.
+            # Removal needs no master: a leftover port of a bridge that stays
+            # is removed without it. Addresses stay, for the routes' gateways.
             return {'name': item['name'], 'namespace': item.get('namespace'),
-                    'addresses': [] if removing else list(item.get('addresses', [])),
+                    'addresses': list(item.get('addresses', [])),
                     'master': None if removing else item.get('master'),
                     'mac': item.get('mac') or stable_mac(self.mark, item.get('namespace'), item['name'])}
 
