@@ -543,3 +543,18 @@ def test_a_stage_without_a_namespace_removes_it_with_its_route_and_pair(engine_s
     assert result['namespaces'] == ['lan-host', 'red']
     assert result['red -> bridge']
     assert changes(result['again']) == []
+
+
+def test_a_renamed_bridge_is_reached_at_once(engine_scenario):
+    """The bridge's address moves to a new bridge (another MAC): the namespaces' ARP caches still hold
+    the old MAC, so the engine flushes those entries and the gateway answers at once."""
+    result = engine_scenario('''
+        build(lab_machine())
+        result['before'] = ping('red', '192.168.15.5')
+        result['build'] = build(lab_machine(bridge='v-net-9'))
+        result['after'] = ping('red', '192.168.15.5', timeout=1.0)
+    ''')
+
+    assert result['before'] is True
+    assert 'ip -n red neigh flush to 192.168.15.5' in result['build']
+    assert result['after'] is True

@@ -459,6 +459,7 @@ def converge(engine, machine, stage, every_stage=None):
         if removal is not None:
             engine.apply_planner(removal)
         engine.apply_planner(building)
+        _forget_stale_neighbours(engine, building, declared_topology['namespaces'])
 
         _converge_sysctls(engine, machine.get('sysctls', []), record)
         _converge_netfilter(engine, machine, record)
@@ -479,6 +480,28 @@ def converge(engine, machine, stage, every_stage=None):
     if old is None or old != record:
         engine.save_record(record)
     return record
+
+
+def _forget_stale_neighbours(engine, planner, namespaces):
+    """An address given to a link just made (a bridge renamed, a pair made
+    again) may sit in neighbours' ARP caches with the old link's MAC, and stay
+    unreachable for up to a minute: those entries are flushed (ip-neighbour(8)),
+    so the lab works at once. Nothing is flushed when no address was added."""
+    added = []
+    for argv in planner.commands:
+        for i in range(len(argv) - 2):
+            if argv[i:i + 2] == ['addr', 'add']:
+                added.append(argv[i + 2].split('/')[0])
+    if not added or engine.check_mode:
+        return
+    for namespace in [None] + [ns['name'] for ns in namespaces]:
+        if namespace is not None and engine.netns_inode(namespace) is None:
+            continue
+        _, out, _ = engine.read(['ip'] + (['-n', namespace] if namespace else []) + ['-j', 'neigh', 'show'])
+        cached = {entry.get('dst') for entry in json.loads(out or '[]')}
+        for address in added:
+            if address in cached:
+                engine.change(['ip'] + (['-n', namespace] if namespace else []) + ['neigh', 'flush', 'to', address])
 
 
 def _strip(item):
