@@ -159,8 +159,9 @@ class Engine:
             'owned': list(owned),
         }
 
-    def _ip_run(self, argv):
-        return self._run(argv)
+    def read_topology(self, topology):
+        """What the machine has of `topology` (topology.read_state), read in any mode."""
+        return read_state(self._run, topology)
 
     def topology(self, params):
         """Plan the topology; returns (topology, planner)."""
@@ -168,7 +169,7 @@ class Engine:
             topology = parse_topology(params)
         except TopologyError as exc:
             raise EngineError(['the topology is not valid: ' + e for e in exc.errors])
-        state = read_state(self._ip_run, topology)
+        state = self.read_topology(topology)
         try:
             planner = plan_present(topology, state) if params['state'] == 'present' else plan_absent(topology, state)
         except TopologyError as exc:
@@ -405,7 +406,7 @@ def converge(engine, machine, stage, every_stage=None):
     try:
         removal = engine.topology(leftover_params) if any(leftover.values()) else None
         topology = parse_topology(present_params)
-        state = removal.model if removal is not None else read_state(engine._ip_run, topology)
+        state = removal.model if removal is not None else engine.read_topology(topology)
         building = plan_present(topology, state)
     except TopologyError as exc:
         errors += exc.errors
@@ -450,7 +451,8 @@ def converge(engine, machine, stage, every_stage=None):
     record['services'] = sorted(set(record['services']) | {unit for _, unit, _, _ in service_plans})
     record['tables'] = sorted(set(record['tables']) | {r['table'] for r in machine.get('rules', [])}
                               | {c['table'] for c in machine.get('chains', [])})
-    _save_if_new(engine, old, record)
+    if old != record:
+        engine.save_record(record)
 
     try:
         if old_comment is not None:
@@ -506,11 +508,6 @@ def _forget_stale_neighbours(engine, planner, namespaces):
 
 def _strip(item):
     return {k: v for k, v in item.items() if not k.startswith('__') and k != 'environment'}
-
-
-def _save_if_new(engine, old, record):
-    if old != record:
-        engine.save_record(record)
 
 
 def _ns_words(namespace):
