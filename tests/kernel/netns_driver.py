@@ -142,6 +142,27 @@ def macs(*where):
     return {'%s/%s' % (ns or 'root', name): links(ns)[name][1] for ns, name in where}
 
 
+def vxlan(namespace, name):
+    """A vxlan's settings as the kernel has them: {vni, dev, local, dstport, learning, mtu}, or None."""
+    prefix = ['-n', namespace] if namespace else []
+    for item in ip_json(*prefix, '-d', '-j', 'link', 'show', 'dev', name):
+        info = item.get('linkinfo') or {}
+        if info.get('info_kind') != 'vxlan':
+            return None
+        data = info.get('info_data') or {}
+        return {'vni': data.get('id'), 'dev': data.get('link'), 'local': data.get('local') or data.get('local6'),
+                'dstport': data.get('port'), 'learning': data.get('learning'), 'mtu': item.get('mtu')}
+    return None
+
+
+def flood_list(namespace, name):
+    """The `dst` of a vxlan's all-zeros FDB entries (its remote VTEPs), sorted."""
+    prefix = '-n %s ' % namespace if namespace else ''
+    out = sh('bridge %s-j fdb show dev %s' % (prefix, name))
+    entries = json.loads(out) if out.strip() else []
+    return sorted(e['dst'] for e in entries if e.get('mac') == '00:00:00:00:00:00' and e.get('dst'))
+
+
 def main():
     run_scenario('netns_driver', RESULT_MARK, globals())
 

@@ -14,12 +14,14 @@ Everything here is plain Python that never touches the machine by itself:
   converge that state, together with the state they are expected to leave;
 * ``describe()`` renders the declared objects of a state for ``--diff``.
 
-Commands are argv lists whose first item is the word ``ip``; the caller
-swaps in the real binary path when it runs them.  The planner keeps a small
-model of the kernel up to date while it emits commands (a deleted veth end
-takes its peer with it, an address on an up link brings its connected
-route), so that later steps, check mode and the diff see the state the
-earlier commands will have left.
+Commands are argv lists whose first item is the word ``ip``, or ``bridge``
+for the flood lists of VXLAN links (``bridge [-n NS] fdb ...``, iproute2
+too); the caller swaps in the real binary path when it runs them.  The
+planner keeps a small model of the kernel up to date while it emits commands
+(a deleted veth end takes its peer with it, a deleted link the vxlans over
+it, an address on an up link brings its connected route), so that later
+steps, check mode and the diff see the state the earlier commands will have
+left.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ DEFAULT_METRIC = {4: 0, 6: 1024}  # what the kernel uses when none is given
 CONNECTED_METRIC = {4: 0, 6: 256}  # metric of the kernel's prefix routes
 NETNS_RUN_DIR = '/run/netns'  # where `ip netns add` bind-mounts each named namespace
 MAC_RE = re.compile(r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$')
+VNI_MAX = 0xFFFFFF  # a VXLAN Network Identifier is 24 bits (RFC 7348)
+VXLAN_PORT = 4789  # VXLAN's UDP port, assigned by IANA (RFC 7348); the kernel's own default is 8472
+MTU_MIN, MTU_MAX = 68, 65535
+ZERO_MAC = '00:00:00:00:00:00'  # the FDB entry a vxlan floods by (head-end replication)
 
 
 class TopologyError(Exception):
@@ -62,8 +68,9 @@ class IpCommandError(Exception):
 
 
 def command_string(argv):
-    """How a command is shown to people: ``ip -n red link set lo up``."""
-    return shlex.join(['ip'] + list(argv[1:]))
+    """How a command is shown to people: ``ip -n red link set lo up``, ``bridge fdb append ...``."""
+    program = 'bridge' if os.path.basename(argv[0]) == 'bridge' else 'ip'
+    return shlex.join([program] + list(argv[1:]))
 
 
 def ns_label(ns):
@@ -78,16 +85,34 @@ def is_link_local(addr):
 # The declared topology
 # --------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class VxlanConfig:
+    """What `ip link add NAME type vxlan ...` sets for good: a vxlan that differs is deleted and made again."""
+    vni: int  # iproute2's `id`
+    dev: str | None  # the underlay link
+    local: object | None  # ipaddress address, the source of the encapsulated packets
+    dstport: int
+    learning: bool
+
+    @property
+    def family(self):
+        """The family it sends over: an IPv6 local address makes it an IPv6 vxlan."""
+        return self.local.version if self.local is not None else 4
+
+
 @dataclass
 class DeclaredLink:
     path: str  # argument path, e.g. "veth_pairs[0].peer"
-    kind: str  # 'bridge' or 'veth'
+    kind: str  # 'bridge', 'veth' or 'vxlan'
     name: str
     namespace: str | None
     addresses: list = field(default_factory=list)  # ipaddress interfaces
     master: str | None = None
     peer: DeclaredLink | None = None  # the other end of a veth pair
     mac: str | None = None  # lower-case; given only when the module creates the link
+    vxlan: VxlanConfig | None = None  # a vxlan's fixed settings (None when removing without them)
+    remotes: list = field(default_factory=list)  # a vxlan's flood list: ipaddress addresses of the remote VTEPs
+    mtu: int | None = None  # a vxlan's MTU; None leaves the kernel's choice alone
 
 
 @dataclass
@@ -99,6 +124,7 @@ class DeclaredRoute:
     via: object | None  # ipaddress address
     dev: str | None
     metric: int | None  # as declared; None lets the kernel pick
+    onlink: bool = False  # the gateway is taken as directly reachable on dev (iproute2's `onlink`)
 
     @property
     def effective_metric(self):
@@ -120,6 +146,7 @@ class Topology:
     # The caller keeps a record of what it made (it passed `owned`, maybe empty):
     # a root bridge it did not make is not taken over when it holds other addresses.
     tracks_ownership: bool = False
+    vxlans: list = field(default_factory=list)  # DeclaredLink of kind 'vxlan'
 
     @property
     def veth_ends(self):
@@ -127,7 +154,7 @@ class Topology:
 
     @property
     def links(self):
-        return self.bridges + self.veth_ends
+        return self.bridges + self.veth_ends + self.vxlans
 
     def declares_link(self, namespace, name):
         return any(link.namespace == namespace and link.name == name for link in self.links)
@@ -254,9 +281,11 @@ def parse_topology(params):
         peer = make_link('veth_pairs[%d].peer' % i, 'veth', item['peer'])
         end.peer, peer.peer = peer, end
         veth_pairs.append((end, peer))
-    links = bridges + [end for pair in veth_pairs for end in pair]
+    vxlans = [_parse_vxlan('vxlans[%d]' % i, item, make_link, errors, removing)
+              for i, item in enumerate(params.get('vxlans') or [])]
+    links = bridges + [end for pair in veth_pairs for end in pair] + vxlans
 
-    # Interface names are unique per namespace, across bridges and veth ends.
+    # Interface names are unique per namespace, across bridges, veth ends and vxlans.
     seen = {}
     for link in links:
         key = (link.namespace, link.name)
@@ -287,6 +316,20 @@ def parse_topology(params):
         if link.master not in there:
             errors.append("%s.master: '%s' is not a bridge declared in %s (declared there: %s)"
                           % (link.path, link.master, ns_label(link.namespace), _declared(there)))
+
+    # The kernel takes one vxlan per VNI, UDP port and address family in a namespace
+    # ("A VXLAN device with the specified VNI already exists"), whatever their underlays.
+    used = {}
+    for link in vxlans:
+        if link.vxlan is None:
+            continue
+        key = (link.namespace, link.vxlan.vni, link.vxlan.dstport, link.vxlan.family)
+        if key in used:
+            errors.append('%s.vni: %d with dstport %d is already declared in %s by %s; the kernel takes one '
+                          'vxlan per VNI and UDP port (and address family) in a namespace'
+                          % (link.path, link.vxlan.vni, link.vxlan.dstport, ns_label(link.namespace), used[key]))
+        else:
+            used[key] = link.path
 
     # Each IP once; subnets of different links in one namespace must not overlap.
     placed = []  # (path, link, address)
@@ -336,12 +379,125 @@ def parse_topology(params):
         raise TopologyError(errors)
     return Topology(state=params.get('state') or 'present', namespaces=namespaces, bridges=bridges,
                     veth_pairs=veth_pairs, routes=routes, owned=owned,
-                    tracks_ownership=params.get('owned') is not None)
+                    tracks_ownership=params.get('owned') is not None, vxlans=vxlans)
+
+
+VNI_RULE = 'a VXLAN Network Identifier (VNI) is an integer 1-%d (24 bits, RFC 7348)' % VNI_MAX
+DSTPORT_RULE = 'a UDP port is an integer 1-65535 (VXLAN\'s is %d, assigned by IANA, RFC 7348)' % VXLAN_PORT
+MTU_RULE = ('an MTU is an integer %d-%d, and a vxlan\'s at most its underlay\'s less 50 (IPv4) or 70 (IPv6)'
+            % (MTU_MIN, MTU_MAX))
+
+
+def _int_problem(value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "'%s' is not an integer" % value
+    if not low <= value <= high:
+        return '%d is out of range' % value
+    return None
+
+
+def _parse_address(text):
+    """'10.89.0.30' -> IPv4Address; None when it is not an IP address."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _parse_vxlan(path, item, make_link, errors, removing):
+    """A DeclaredLink of kind 'vxlan'. Removing needs only its name (and namespace)."""
+    link = make_link(path, 'vxlan', item)
+    count = len(errors)
+    vni, dev, dstport, learning, mtu = (item.get(k) for k in ('vni', 'dev', 'dstport', 'learning', 'mtu'))
+    if vni is None:
+        if not removing:
+            errors.append('%s.vni: missing; %s' % (path, VNI_RULE))
+    else:
+        problem = _int_problem(vni, 1, VNI_MAX)
+        if problem:
+            errors.append('%s.vni: %s; %s' % (path, problem, VNI_RULE))
+    if dev is None:
+        if not removing:
+            errors.append('%s.dev: missing; name the underlay link the encapsulated packets go out by, such as eth0'
+                          % path)
+    else:
+        problem = _ifname_problem(dev) if dev != 'lo' else None
+        if problem:
+            errors.append('%s.dev: %s; %s' % (path, problem, IFNAME_RULE))
+        elif dev == link.name:
+            errors.append("%s.dev: '%s' is the vxlan itself; the underlay is another link, such as eth0" % (path, dev))
+    dstport = VXLAN_PORT if dstport is None else dstport
+    problem = _int_problem(dstport, 1, 65535)
+    if problem:
+        errors.append('%s.dstport: %s; %s' % (path, problem, DSTPORT_RULE))
+    learning = True if learning is None else learning
+    if not isinstance(learning, bool):
+        errors.append("%s.learning: '%s' is not a boolean; use true (learn the remote MAC addresses from the "
+                      "packets received) or false (iproute2's nolearning)" % (path, learning))
+    if mtu is not None:
+        problem = _int_problem(mtu, MTU_MIN, MTU_MAX)
+        if problem:
+            errors.append('%s.mtu: %s; %s' % (path, problem, MTU_RULE))
+        else:
+            link.mtu = mtu
+
+    local = None
+    if item.get('local') is not None:
+        local = _parse_address(item['local'])
+        if local is None:
+            errors.append("%s.local: '%s' is not an IP address; use this machine's address on the underlay, "
+                          "such as 10.89.0.31" % (path, item['local']))
+        elif local.is_multicast or local.is_unspecified:
+            errors.append('%s.local: %s is not a unicast address; use this machine\'s address on the underlay, '
+                          'such as 10.89.0.31' % (path, local))
+            local = None
+    # The flood list: one family (the local address's when given), each remote once, never the local address.
+    listed = {}  # address -> path
+    first = ('%s.local' % path, local) if local is not None else None
+    for k, text in enumerate(item.get('remotes') or []):
+        where = '%s.remotes[%d]' % (path, k)
+        addr = _parse_address(text)
+        if addr is None:
+            errors.append("%s: '%s' is not an IP address; list the underlay addresses of the other VTEPs, "
+                          "such as 10.89.0.30" % (where, text))
+        elif addr.is_unspecified:
+            errors.append('%s: %s is the unspecified address; list the underlay addresses of the other VTEPs, '
+                          'such as 10.89.0.30' % (where, addr))
+        elif addr in listed:
+            errors.append('%s: %s is already listed at %s; each remote VTEP is listed once'
+                          % (where, addr, listed[addr]))
+        elif local is not None and addr == local:
+            errors.append('%s: %s is the local address (%s.local); a VTEP does not flood to itself'
+                          % (where, addr, path))
+        elif first is not None and addr.version != first[1].version:
+            errors.append('%s: %s is IPv%d but %s is IPv%d (%s); a vxlan sends over one address family, so its '
+                          'local address and remotes are all IPv4 or all IPv6'
+                          % (where, addr, addr.version, first[0], first[1].version, first[1]))
+        else:
+            listed[addr] = where
+            link.remotes.append(addr)
+            first = first or (where, addr)
+    if local is None and item.get('local') is None and any(a.version == 6 for a in link.remotes):
+        errors.append('%s.local: missing while the remotes are IPv6; a vxlan without a local address sends over '
+                      'IPv4, so give its IPv6 source address on the underlay' % path)
+    if len(errors) == count and vni is not None and dev is not None:
+        link.vxlan = VxlanConfig(vni=vni, dev=dev, local=local, dstport=dstport, learning=learning)
+    return link
 
 
 def _parse_route(path, item, errors, check_namespace):
     namespace, dst_text, via_text, dev, metric = (item.get(k) for k in ('namespace', 'dst', 'via', 'dev', 'metric'))
+    onlink = item.get('onlink') or False
     count = len(errors)
+    if not isinstance(onlink, bool):
+        errors.append("%s.onlink: '%s' is not a boolean; use true (the gateway is reached on dev without a "
+                      "covering subnet) or false" % (path, onlink))
+    elif onlink and (via_text is None or dev is None):
+        errors.append('%s.onlink: needs both via and dev (it has %s); an onlink route names its gateway and the link '
+                      'it is reached on, such as 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'
+                      % (path, ' and '.join(k for k in ('via', 'dev') if item.get(k) is not None) or 'neither'))
     check_namespace(path + '.namespace', namespace)
     via = None
     if via_text is not None:
@@ -380,7 +536,7 @@ def _parse_route(path, item, errors, check_namespace):
     if len(errors) != count or dst is None:
         return None
     return DeclaredRoute(path=path, namespace=namespace, family=dst.version, dst=dst, via=via, dev=dev,
-                         metric=metric)
+                         metric=metric, onlink=onlink)
 
 
 def _check_route_in_namespace(route, links, errors):
@@ -390,8 +546,8 @@ def _check_route_in_namespace(route, links, errors):
         errors.append("%s.dev: '%s' is not a link declared in %s (declared there: %s)"
                       % (route.path, route.dev, ns_label(route.namespace), _declared([link.name for link in here])))
         return
-    if route.via is None or (route.via.version == 6 and route.via.is_link_local):
-        return
+    if route.via is None or (route.via.version == 6 and route.via.is_link_local) or route.onlink:
+        return  # an onlink gateway needs no subnet: it is taken as reachable on dev
     if route.dev is not None:
         here = [link for link in here if link.name == route.dev]
     subnets = [addr.network for link in here for addr in link.addresses if addr.version == route.via.version]
@@ -420,6 +576,9 @@ class Link:
     peer_name: str | None = None  # "link": the peer is in the same namespace
     peer_index: int | None = None  # "link_index": the peer's ifindex in its namespace
     peer_netnsid: int | None = None  # "link_netnsid": that namespace's id as seen from here
+    mtu: int | None = None  # None: not known (a link the plan makes, until it sets one)
+    vxlan: VxlanConfig | None = None  # a vxlan's settings, from linkinfo.info_data
+    remotes: list = field(default_factory=list)  # a vxlan's flood list (read for declared vxlans only)
 
 
 @dataclass
@@ -431,6 +590,7 @@ class Route:
     metric: int
     type: str = 'unicast'
     certain: bool = True  # False once a planned address change may have removed it
+    onlink: bool = False  # "flags": ["onlink"]
 
 
 @dataclass
@@ -460,20 +620,46 @@ def ip_argv(namespace, *args):
     return ['ip'] + (['-n', namespace] if namespace is not ROOT else []) + list(args)
 
 
+def bridge_argv(namespace, *args):
+    """iproute2's bridge command, which takes -n NS as ip does."""
+    return ['bridge'] + (['-n', namespace] if namespace is not ROOT else []) + list(args)
+
+
 def _read_links(run, namespace):
     """Links with their kind, master, peer and addresses: `ip -j -d addr show`
     prints all of it in one read."""
     links = {}
     for item in run_json(run, ip_argv(namespace, '-j', '-d', 'addr', 'show')):
+        linkinfo = item.get('linkinfo') or {}
         links[item['ifname']] = Link(
-            name=item['ifname'], ifindex=item.get('ifindex'), kind=(item.get('linkinfo') or {}).get('info_kind'),
+            name=item['ifname'], ifindex=item.get('ifindex'), kind=linkinfo.get('info_kind'),
             up='UP' in item.get('flags', []), master=item.get('master'), peer_name=item.get('link'),
             peer_index=item.get('link_index'), peer_netnsid=item.get('link_netnsid'),
-            mac=(item.get('address') or '').lower() or None)
+            mac=(item.get('address') or '').lower() or None, mtu=item.get('mtu'),
+            vxlan=_vxlan_found(linkinfo) if linkinfo.get('info_kind') == 'vxlan' else None)
         links[item['ifname']].addresses = [
             ipaddress.ip_interface('%s/%s' % (a['local'], a['prefixlen']))
             for a in item.get('addr_info', []) if a.get('family') in ('inet', 'inet6')]
     return links
+
+
+def _vxlan_found(linkinfo):
+    """A vxlan's settings from `ip -d -j` ("info_data": id, local or local6, link, port, learning)."""
+    data = linkinfo.get('info_data') or {}
+    local = data.get('local') or data.get('local6')
+    return VxlanConfig(vni=data.get('id'), dev=data.get('link'), local=ipaddress.ip_address(local) if local else None,
+                       dstport=data.get('port'), learning=data.get('learning', True))
+
+
+def _read_flood_list(run, namespace, name):
+    """The remote VTEPs of a vxlan: the `dst` of its all-zeros FDB entries (`bridge -j fdb show dev NAME`)."""
+    remotes = []
+    for entry in run_json(run, bridge_argv(namespace, '-j', 'fdb', 'show', 'dev', name)):
+        if entry.get('mac') == ZERO_MAC and entry.get('dst'):
+            addr = ipaddress.ip_address(entry['dst'])
+            if addr not in remotes:
+                remotes.append(addr)
+    return remotes
 
 
 def _parse_route_entry(family, item):
@@ -483,7 +669,8 @@ def _parse_route_entry(family, item):
     gateway = item.get('gateway')
     return Route(family=family, dst=ipaddress.ip_network(dst, strict=False),
                  gateway=ipaddress.ip_address(gateway) if gateway else None, dev=item.get('dev'),
-                 metric=item.get('metric', 0), type=item.get('type', 'unicast'))
+                 metric=item.get('metric', 0), type=item.get('type', 'unicast'),
+                 onlink='onlink' in item.get('flags', []))
 
 
 def netns_mounted(name):
@@ -499,7 +686,8 @@ def netns_mounted(name):
 
 
 def read_state(run, topology, is_mounted=None):
-    """Read the namespaces, links, addresses and routes that matter to `topology`.
+    """Read the namespaces, links, addresses and routes that matter to `topology`, and the
+    flood lists of its vxlans (with ``bridge -j fdb show``).
 
     `is_mounted(name) -> bool` tells a listed namespace from a stale entry
     (default: ``netns_mounted``). Stale entries are recorded in ``state.stale``
@@ -532,6 +720,10 @@ def read_state(run, topology, is_mounted=None):
     for namespace, links in state.links.items():
         for link in links.values():
             link.peer = _find_peer(state, nsid_names, namespace, link)
+    for vxlan in topology.vxlans:
+        found = state.link(vxlan.namespace, vxlan.name)
+        if found is not None and found.kind == 'vxlan':
+            found.remotes = _read_flood_list(run, vxlan.namespace, vxlan.name)
     return state
 
 
@@ -569,7 +761,7 @@ def _find_peer(state, nsid_names, namespace, link):
 # --------------------------------------------------------------------------
 
 class Planner:
-    """Emits ip commands and applies their expected effect to a model of the state."""
+    """Emits ip (and bridge) commands and applies their expected effect to a model of the state."""
 
     def __init__(self, state):
         self.model = copy.deepcopy(state)
@@ -577,6 +769,9 @@ class Planner:
 
     def _emit(self, namespace, *args):
         self.commands.append(ip_argv(namespace, *args))
+
+    def _emit_bridge(self, namespace, *args):
+        self.commands.append(bridge_argv(namespace, *args))
 
     # -- namespaces --------------------------------------------------------
     def netns_add(self, name):
@@ -612,6 +807,31 @@ class Planner:
         self.model.links[peer.namespace][peer.name] = Link(name=peer.name, kind='veth', mac=peer.mac,
                                                            peer=(end.namespace, end.name))
 
+    def vxlan_add(self, vxlan):
+        config = vxlan.vxlan
+        args = ['link', 'add', vxlan.name] + _address_args(vxlan.mac)
+        args += ['type', 'vxlan', 'id', str(config.vni), 'dev', config.dev]
+        if config.local is not None:
+            args += ['local', str(config.local)]
+        args += ['dstport', str(config.dstport)]
+        if not config.learning:
+            args.append('nolearning')
+        self._emit(vxlan.namespace, *args)
+        self.model.links[vxlan.namespace][vxlan.name] = Link(name=vxlan.name, kind='vxlan', mac=vxlan.mac,
+                                                             vxlan=config)
+
+    def flood_add(self, namespace, name, remote):
+        self._emit_bridge(namespace, 'fdb', 'append', ZERO_MAC, 'dev', name, 'dst', str(remote))
+        self.model.links[namespace][name].remotes.append(remote)
+
+    def flood_del(self, namespace, name, remote):
+        self._emit_bridge(namespace, 'fdb', 'del', ZERO_MAC, 'dev', name, 'dst', str(remote))
+        self.model.links[namespace][name].remotes.remove(remote)
+
+    def set_mtu(self, namespace, name, mtu):
+        self._emit(namespace, 'link', 'set', name, 'mtu', str(mtu))
+        self.model.links[namespace][name].mtu = mtu
+
     def link_del(self, namespace, name):
         self._emit(namespace, 'link', 'del', name)
         self._forget_link(namespace, name)
@@ -625,6 +845,10 @@ class Planner:
         for port in self.model.links[namespace].values():
             if port.master == name:
                 port.master = None
+        # The kernel deletes the vxlans whose underlay this was.
+        for other in list(self.model.links[namespace].values()):
+            if other.kind == 'vxlan' and other.vxlan is not None and other.vxlan.dev == name:
+                self._forget_link(namespace, other.name)
         if link.peer is not None:
             peer = self.model.link(*link.peer)
             if peer is not None and peer.peer == (namespace, name):
@@ -662,8 +886,8 @@ class Planner:
                 route.certain = False
 
     def _add_connected_route(self, namespace, link, addr):
-        if is_link_local(addr):
-            return
+        if is_link_local(addr) or (addr.version == 4 and addr.network.prefixlen == 32):
+            return  # the kernel makes no prefix route for an IPv4 /32 (10.244.1.0/32 on a vxlan)
         for route in self.model.routes[namespace]:
             if route.dst == addr.network and route.dev == link.name and route.gateway is None:
                 route.certain = True
@@ -683,7 +907,7 @@ class Planner:
             dev = next((r.dev for r in routes if r.gateway is None and r.family == route.family
                         and route.via in r.dst), None)
         routes.append(Route(family=route.family, dst=route.dst, gateway=route.via, dev=dev,
-                            metric=route.effective_metric))
+                            metric=route.effective_metric, onlink=route.onlink))
 
     def route_del(self, route, found):
         self._emit(route.namespace, *_route_args(route, 'del'))
@@ -703,6 +927,8 @@ def _route_args(route, verb):
         args += ['dev', route.dev]
     if route.metric is not None:
         args += ['metric', str(route.metric)]
+    if route.onlink:
+        args.append('onlink')
     return args
 
 
@@ -723,7 +949,7 @@ def find_route(state, route):
 
 
 def route_matches(found, route):
-    return (found.type == 'unicast' and found.gateway == route.via
+    return (found.type == 'unicast' and found.gateway == route.via and found.onlink == route.onlink
             and (route.dev is None or found.dev == route.dev))
 
 
@@ -779,6 +1005,27 @@ def foreign_root_links(topology, state):
             errors.append("%s.name: '%s' already exists in the root namespace with %s, %s; it was not made here: "
                           "remove it (ip link del %s) or choose another name"
                           % (bridge.path, bridge.name, ', '.join(str(a) for a in present), which, bridge.name))
+    for vxlan in topology.vxlans:
+        if vxlan.namespace is not ROOT or topology.owns(ROOT, vxlan.name):
+            continue
+        found = state.link(ROOT, vxlan.name)
+        if found is None:
+            continue
+        if found.kind != 'vxlan':
+            errors.append("%s.name: '%s' already exists in the root namespace as a %s; choose another name "
+                          "(the module replaces only its own vxlans there)"
+                          % (vxlan.path, vxlan.name, found.kind or 'device without a kind (physical or loopback)'))
+            continue
+        if not topology.tracks_ownership:
+            continue  # no record of what the caller made: the vxlan is made as declared
+        present = [a for a in found.addresses if not is_link_local(a)]
+        undeclared = [a for a in present if a not in vxlan.addresses]
+        if undeclared or (vxlan.vxlan is not None and found.vxlan != vxlan.vxlan):
+            what = ('with %s, not declared here' % ', '.join(str(a) for a in undeclared) if undeclared
+                    else 'with other settings (%s)' % _vxlan_text(found.vxlan))
+            errors.append("%s.name: '%s' already exists in the root namespace %s; it was not made here: "
+                          "remove it (ip link del %s) or choose another name"
+                          % (vxlan.path, vxlan.name, what, vxlan.name))
     for end, peer in topology.veth_pairs:
         for link, other in ((end, peer), (peer, end)):
             found = state.link(ROOT, link.name) if link.namespace is ROOT else None
@@ -837,6 +1084,8 @@ def plan_present(topology, state):
         if found.master != link.master:
             planner.set_master(link.namespace, link.name, link.master)
 
+    _plan_vxlans(topology, planner)
+
     for link in topology.links:
         found = model.link(link.namespace, link.name)
         current = _undeclared_addresses_kept(link, found.addresses)
@@ -885,6 +1134,49 @@ def plan_present(topology, state):
     return planner
 
 
+def _vxlan_text(config):
+    """A vxlan's settings as iproute2 spells them: 'id 42 dev eth0 local 10.89.0.31 dstport 4789'."""
+    text = 'id %s dev %s' % (config.vni, config.dev)
+    if config.local is not None:
+        text += ' local %s' % config.local
+    return text + ' dstport %s%s' % (config.dstport, '' if config.learning else ' nolearning')
+
+
+def _plan_vxlans(topology, planner):
+    """Make each vxlan as declared (after the links it may lie over), with its flood list and MTU.
+
+    Its settings cannot be changed in place: a vxlan that differs is deleted and
+    made again. Its underlay must exist by now (made by hand, or declared here).
+    """
+    model = planner.model
+    errors = []
+    for vxlan in topology.vxlans:
+        dev = vxlan.vxlan.dev
+        if model.link(vxlan.namespace, dev) is None:
+            there = sorted(model.links.get(vxlan.namespace, {}))
+            errors.append("%s.dev: '%s' does not exist in %s (links there: %s); the underlay link must exist "
+                          "before its vxlan is made: create it, or declare it in this topology"
+                          % (vxlan.path, dev, ns_label(vxlan.namespace), _declared(there)))
+    if errors:
+        raise TopologyError(errors)
+    for vxlan in topology.vxlans:
+        found = model.link(vxlan.namespace, vxlan.name)
+        if found is not None and (found.kind != 'vxlan' or found.vxlan != vxlan.vxlan):
+            planner.link_del(vxlan.namespace, vxlan.name)
+            found = None
+        if found is None:
+            planner.vxlan_add(vxlan)
+            found = model.link(vxlan.namespace, vxlan.name)
+        for remote in list(found.remotes):
+            if remote not in vxlan.remotes:
+                planner.flood_del(vxlan.namespace, vxlan.name, remote)
+        for remote in vxlan.remotes:
+            if remote not in found.remotes:
+                planner.flood_add(vxlan.namespace, vxlan.name, remote)
+        if vxlan.mtu is not None and found.mtu != vxlan.mtu:
+            planner.set_mtu(vxlan.namespace, vxlan.name, vxlan.mtu)
+
+
 def plan_absent(topology, state):
     planner = Planner(state)
     model = planner.model
@@ -893,6 +1185,11 @@ def plan_absent(topology, state):
         found = find_route(model, route)
         if found is not None and route_matches(found, route):
             planner.route_del(route, found)
+    # A vxlan goes before the links it may lie over (which would take it along).
+    for vxlan in topology.vxlans:
+        found = model.link(vxlan.namespace, vxlan.name)
+        if found is not None and found.kind == 'vxlan':
+            planner.link_del(vxlan.namespace, vxlan.name)
     # Deleting one end takes its peer along. An end whose peer has another name,
     # or sits in an unnamed namespace (a container's), belongs to another pair and
     # stays, unless the caller made it (topology.owned) and its peer cannot be
@@ -937,19 +1234,27 @@ def describe(topology, state):
         }
         if found.kind == 'veth':
             item['peer'] = {'namespace': found.peer[0], 'name': found.peer[1]} if found.peer else None
+        if found.kind == 'vxlan' and found.vxlan is not None:
+            config = found.vxlan
+            item.update(vni=config.vni, dev=config.dev, local=None if config.local is None else str(config.local),
+                        dstport=config.dstport, learning=config.learning,
+                        remotes=[str(a) for a in found.remotes], mtu=found.mtu)
         links.append(item)
     routes = []
     for declared in topology.routes:
         found = find_route(state, declared)
         if found is None:
             continue
-        routes.append({
+        route = {
             'namespace': declared.namespace,
             'dst': declared.dst_text,
             'via': str(found.gateway) if found.gateway is not None else None,
             'dev': found.dev,
             'metric': found.metric,
-        })
+        }
+        if found.onlink:
+            route['onlink'] = True
+        routes.append(route)
     return {
         'namespaces': [name for name in topology.namespaces
                        if name in state.namespaces and name not in state.stale],

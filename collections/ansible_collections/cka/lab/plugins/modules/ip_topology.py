@@ -7,15 +7,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ip_topology
-short_description: Converge a topology of network namespaces, veth pairs, bridges, addresses and routes
+short_description: Converge network namespaces, veth pairs, bridges, VXLAN links, addresses and routes
 description:
-  - Manages, as one declared state, the Linux network namespaces, bridges, veth pairs, IP addresses and routes of a lab
-    topology, using the C(ip) command of iproute2. One task converges the whole topology.
-  - Reads the current state with C(ip -j) and runs only the C(ip) commands needed; the commands are returned, so they can
-    be read as the equivalent manual steps.
+  - Manages, as one declared state, the Linux network namespaces, bridges, veth pairs, VXLAN links, IP addresses and
+    routes of a lab topology, using the C(ip) command of iproute2 (and its C(bridge) command for the flood lists of
+    VXLAN links). One task converges the whole topology.
+  - Reads the current state with C(ip -j) (and C(bridge -j fdb show)) and runs only the commands needed; the commands
+    are returned, so they can be read as the equivalent manual steps.
   - Every link the module declares is brought up, and so is C(lo) in every declared namespace.
-  - Addresses of declared links are exact (undeclared ones are removed, except IPv6 link-local addresses). Links, addresses
-    and routes that are not declared are never touched.
+  - Addresses of declared links are exact (undeclared ones are removed, except IPv6 link-local addresses). Links,
+    addresses and routes that are not declared are never touched.
   - In the root namespace, an existing interface is taken over only when it can be told to be the declared one, or
     when it is listed in O(owned); otherwise the module refuses, before any command runs.
   - A name of C(ip netns list) whose file C(/run/netns/NAME) is no longer a mount point (after
@@ -39,7 +40,8 @@ options:
   state:
     description:
       - V(present) creates or repairs the declared objects so they match the declaration.
-      - V(absent) removes the declared routes, veth pairs, bridges and namespaces, in that order, and nothing else.
+      - V(absent) removes the declared routes, VXLAN links, veth pairs, bridges and namespaces, in that order, and
+        nothing else.
     type: str
     choices: [present, absent]
     default: present
@@ -156,10 +158,96 @@ options:
             description:
               - MAC address given to the peer end when the module creates the pair; see O(veth_pairs[].mac).
             type: str
+  vxlans:
+    description:
+      - VXLAN links (RFC 7348), each an overlay of layer 2 over UDP across an underlay link, flooding to a list of
+        remote VTEPs (head-end replication, as in the kernel's C(Documentation/networking/vxlan.rst)). Created with
+        C(ip link add NAME [address MAC] type vxlan id VNI dev DEV [local IP] dstport PORT [nolearning]), then its
+        flood list, MTU, addresses and C(up).
+      - A vxlan whose O(vxlans[].vni), O(vxlans[].dev), O(vxlans[].local), O(vxlans[].dstport) or
+        O(vxlans[].learning) differ from the declaration is deleted and created again (the kernel cannot change them
+        in place). A link of the same name but of another kind is deleted and replaced.
+      - In the root namespace, an existing link of the same name that is not a vxlan is refused unless it is in
+        O(owned). When O(owned) is given, an existing vxlan not listed there is taken over only if its settings match
+        and its addresses (IPv6 link-local ones aside) are all declared; otherwise it is refused.
+      - Deleting the underlay link deletes its vxlans too (the kernel does); they are made again on the next run.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - Interface name, 1-15 characters without C(/), C(:) or whitespace.
+        type: str
+        required: true
+      namespace:
+        description:
+          - Namespace of the vxlan, one of O(namespaces); omit or V(null) for the root namespace.
+        type: str
+      vni:
+        description:
+          - VXLAN Network Identifier, 1-16777215 (24 bits, RFC 7348); iproute2's C(id).
+          - Required with O(state=present).
+          - In one namespace, two vxlans of one address family cannot share a VNI and O(vxlans[].dstport).
+        type: int
+      dev:
+        description:
+          - Underlay link the encapsulated packets go out by (iproute2's C(dev)), for example V(eth0), in the vxlan's
+            namespace. It need not be declared here, but must exist when the vxlan is built (a link declared in
+            O(bridges) or O(veth_pairs) is made first).
+          - Required with O(state=present).
+        type: str
+      local:
+        description:
+          - Source address of the encapsulated packets (iproute2's C(local)), this machine's address on the underlay.
+          - Omitted, the kernel picks it from the route to each remote, and the vxlan sends over IPv4; remotes that are
+            IPv6 need an IPv6 O(vxlans[].local).
+        type: str
+      dstport:
+        description:
+          - UDP destination port, 1-65535. The default is VXLAN's port assigned by IANA (RFC 7348); the kernel's own
+            default, 8472, is never used by this module.
+        type: int
+        default: 4789
+      learning:
+        description:
+          - Whether the vxlan learns remote MAC addresses from the packets it receives; V(false) is iproute2's
+            C(nolearning).
+        type: bool
+        default: true
+      remotes:
+        description:
+          - The flood list, the underlay addresses of the other VTEPs; one all-zeros FDB entry each
+            (C(bridge fdb append 00:00:00:00:00:00 dev NAME dst IP)), so broadcast, unknown unicast and multicast
+            frames are sent to each.
+          - Exact and unordered; missing entries are appended, others removed (C(bridge fdb del)).
+          - Addresses of one family, that of O(vxlans[].local) when given; each once, and not O(vxlans[].local).
+        type: list
+        elements: str
+        default: []
+      addresses:
+        description:
+          - Exact list of addresses in CIDR form, for example V(10.244.1.0/32), as flannel gives its VXLAN link the
+            first address of the node's pod subnet and reaches the other nodes by O(routes[].onlink) routes.
+        type: list
+        elements: str
+        default: []
+      mac:
+        description:
+          - MAC address given to the vxlan when the module creates it; see O(bridges[].mac). Never changed on a vxlan
+            that exists; a vxlan created again gets the same address.
+        type: str
+      mtu:
+        description:
+          - MTU of the vxlan, 68-65535, at most the underlay's less 50 bytes (IPv4) or 70 (IPv6), the encapsulation's
+            overhead (the kernel refuses more).
+          - Omitted, the kernel's choice (the underlay's MTU less that overhead) is left alone.
+        type: int
   routes:
     description:
       - Routes of the main table. A route is identified by namespace, O(routes[].dst) and O(routes[].metric); one that
-        exists with another gateway or link is replaced. Undeclared routes are never deleted.
+        exists with another gateway or link, or with a different O(routes[].onlink) flag, is replaced. Undeclared routes
+        are never deleted.
     type: list
     elements: dict
     default: []
@@ -187,9 +275,21 @@ options:
         description:
           - Route metric. Omitted means the kernel default (0 for IPv4, 1024 for IPv6).
         type: int
+      onlink:
+        description:
+          - iproute2's C(onlink) nexthop flag, see ip-route(8). The gateway O(routes[].via) is taken as directly
+            reachable on O(routes[].dev), even with no subnet there that holds it, as flannel routes a node's pod
+            subnet (C(10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink)).
+          - Requires O(routes[].via) and O(routes[].dev); the gateway is then not checked against the subnets
+            declared on the link.
+          - A route found without the flag (read from the C(flags) of C(ip -j route show)) does not match one
+            declared with it, and the other way round; it is replaced.
+        type: bool
+        default: false
   owned:
     description:
-      - Links the caller made earlier on this machine (a lab engine records them), by name and namespace.
+      - Links (bridges, veth ends, vxlans) the caller made earlier on this machine (a lab engine records them), by name
+        and namespace.
       - A declared root-namespace link listed here is never refused as foreign; when it does not match the declaration
         (for example a veth whose peer was left in an unnamed namespace, after its namespace was deleted with
         C(ip netns del) while a process still held it) it is deleted and created again.
@@ -213,12 +313,24 @@ options:
 notes:
   - Needs root privileges on the managed host (set C(become) to C(true) on the task or play).
   - A route is added after the addresses and links it needs; a gateway outside every connected subnet is refused by the
-    kernel.
+    kernel, unless the route is O(routes[].onlink).
+  - The C(bridge) command of iproute2 is needed only when O(vxlans) are declared. Flood lists are read and changed
+    with C(bridge [-n NS] -j fdb show dev NAME) and C(bridge [-n NS] fdb append|del); other FDB entries (learned or
+    static MAC addresses) are left alone.
   - IPv4 and IPv6 are both supported. IPv6 link-local addresses that are not declared are ignored.
 seealso:
   - name: ip-netns(8)
     description: The C(ip netns) manual page.
     link: https://man7.org/linux/man-pages/man8/ip-netns.8.html
+  - name: ip-link(8)
+    description: The C(ip link) manual page, with the settings of C(type vxlan).
+    link: https://man7.org/linux/man-pages/man8/ip-link.8.html
+  - name: bridge(8)
+    description: The C(bridge) manual page, with C(bridge fdb).
+    link: https://man7.org/linux/man-pages/man8/bridge.8.html
+  - name: Virtual eXtensible Local Area Networking documentation
+    description: The kernel's VXLAN documentation, with the all-zeros FDB entries of head-end replication.
+    link: https://docs.kernel.org/networking/vxlan.html
 """
 
 EXAMPLES = r"""
@@ -290,6 +402,34 @@ EXAMPLES = r"""
       - name: veth-red-br
   become: true
 
+- name: A node of a flannel-like overlay, pods reached over VXLAN across the node network
+  cka.lab.ip_topology:
+    vxlans:
+      - name: vxlan0
+        vni: 1
+        dev: eth0
+        local: 10.89.0.31
+        remotes: [10.89.0.30, 10.89.0.32]
+        addresses: [10.244.1.0/32]
+        mtu: 1450
+    routes:
+      - dst: 10.244.0.0/24
+        via: 10.244.0.0
+        dev: vxlan0
+        onlink: true
+      - dst: 10.244.2.0/24
+        via: 10.244.2.0
+        dev: vxlan0
+        onlink: true
+  become: true
+
+- name: Remove that overlay (its routes go with the link)
+  cka.lab.ip_topology:
+    state: absent
+    vxlans:
+      - name: vxlan0
+  become: true
+
 - name: Remove that topology again
   cka.lab.ip_topology:
     state: absent
@@ -304,7 +444,7 @@ EXAMPLES = r"""
 RETURN = r"""
 commands:
   description:
-    - The C(ip) commands that were run, or that would be run in check mode, in order.
+    - The C(ip) (and C(bridge)) commands that were run, or that would be run in check mode, in order.
   returned: always
   type: list
   elements: str
@@ -314,10 +454,13 @@ commands:
     - ip link add veth-red netns red type veth peer name veth-red-br
     - ip -n red addr add 192.168.15.1/24 dev veth-red
     - ip -n red link set veth-red up
+    - ip link add vxlan0 type vxlan id 1 dev eth0 local 10.89.0.31 dstport 4789
+    - bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst 10.89.0.30
 diff:
   description:
     - The declared objects as found (C(before)) and as they are after the run (C(after)), each with the keys
-      C(namespaces), C(links) and C(routes).
+      C(namespaces), C(links) and C(routes). A vxlan's entry also has C(vni), C(dev), C(local), C(dstport),
+      C(learning), C(remotes) and C(mtu); a route with the C(onlink) flag has the key C(onlink), true.
   returned: when diff mode is enabled
   type: dict
   sample:
@@ -378,12 +521,26 @@ ARGUMENT_SPEC = dict(
             mac=dict(type='str'),
         )),
     )),
+    vxlans=dict(type='list', elements='dict', default=[], options=dict(
+        name=dict(type='str', required=True),
+        namespace=dict(type='str'),
+        vni=dict(type='int'),  # required with state=present (parse_topology says so, naming the path)
+        dev=dict(type='str'),  # likewise
+        local=dict(type='str'),
+        dstport=dict(type='int', default=4789),
+        learning=dict(type='bool', default=True),
+        remotes=dict(type='list', elements='str', default=[]),
+        addresses=ADDRESSES,
+        mac=dict(type='str'),
+        mtu=dict(type='int'),
+    )),
     routes=dict(type='list', elements='dict', default=[], options=dict(
         namespace=dict(type='str'),
         dst=dict(type='str', required=True),
         via=dict(type='str'),
         dev=dict(type='str'),
         metric=dict(type='int'),
+        onlink=dict(type='bool', default=False),
     )),
     owned=dict(type='list', elements='dict', options=dict(
         name=dict(type='str', required=True),
@@ -399,10 +556,12 @@ def main():
     except TopologyError as exc:
         module.fail_json(msg='Invalid topology: %s' % '; '.join(exc.errors), errors=exc.errors)
 
-    ip = module.get_bin_path('ip', required=True)
+    bins = {'ip': module.get_bin_path('ip', required=True)}
+    if topology.vxlans:  # their flood lists are read and changed with `bridge fdb`
+        bins['bridge'] = module.get_bin_path('bridge', required=True)
 
     def run(argv):
-        return module.run_command([ip] + argv[1:], environ_update={'LC_ALL': 'C'})
+        return module.run_command([bins[argv[0]]] + argv[1:], environ_update={'LC_ALL': 'C'})
 
     done = []
     try:
