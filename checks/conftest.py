@@ -119,3 +119,9 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize(("lab", "item"), pairs,
                          ids=["%s: %s%s" % (lab.name, lab.data["lab"] + ": " if engine else "", _item_id(item))
                               for lab, item in pairs])
+
+
+@pytest.fixture
+def peers(lab):
+    """The machines of `lab`'s lab (itself included), for checks that cross machines (a pod on another node)."""
+    return [other for other in _LABS.values() if other.data.get("lab") == lab.data.get("lab")]

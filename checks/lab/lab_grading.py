@@ -1,5 +1,6 @@
 """What the lab checks compare, kept apart from the machine so it can be unit-tested."""
 import ipaddress
+import json
 import pathlib
 import sys
 
@@ -82,3 +83,25 @@ def sockets_listening(ss_output, address, port):
             if found == wanted or found.is_unspecified:
                 return True
     return False
+
+
+def json_differences(wanted, found, where="$"):
+    """How `found` (parsed JSON) falls short of `wanted`: every key `wanted` has, with its value; lists
+    element by element. Keys `found` has beyond those are allowed."""
+    if isinstance(wanted, dict):
+        if not isinstance(found, dict):
+            return ["%s is %s, not an object" % (where, type(found).__name__)]
+        out = []
+        for key, value in wanted.items():
+            if key not in found:
+                out.append("%s.%s is missing (the lesson has %s)" % (where, key, json.dumps(value)))
+            else:
+                out += json_differences(value, found[key], "%s.%s" % (where, key))
+        return out
+    if isinstance(wanted, list):
+        if not isinstance(found, list) or len(found) != len(wanted):
+            return ["%s is %s (the lesson has %s)" % (where, json.dumps(found), json.dumps(wanted))]
+        return [d for i, (w, f) in enumerate(zip(wanted, found)) for d in json_differences(w, f, "%s[%d]" % (where, i))]
+    if wanted != found:
+        return ["%s is %s (the lesson has %s)" % (where, json.dumps(found), json.dumps(wanted))]
+    return []

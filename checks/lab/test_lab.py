@@ -8,11 +8,13 @@ hand, a rule typed without a comment or a web server started from a shell pass
 the same checks as the lab's own. What a lab needs only to run on a lab machine
 (`environment: true` in its declaration) is not graded.
 """
+import ipaddress
+import json
 import shlex
 
 import pytest
 
-from lab_grading import covered_by, fail, file_lines_missing, route_found, sockets_listening
+from lab_grading import covered_by, fail, file_lines_missing, json_differences, route_found, sockets_listening
 
 LAB = "engine"
 
@@ -77,6 +79,55 @@ def test_bridge(lab, item):
     check_link(lab, item, "bridge")
 
 
+@pytest.mark.each("machine.vxlans")
+def test_vxlan(lab, item):
+    check_link(lab, item, "vxlan")
+    namespace, name = item.get("namespace"), item["name"]
+    found = links(lab, namespace)[name]
+    data = found.get("linkinfo", {}).get("info_data", {})
+    look = ip(namespace, "-d", "link", "show", name)
+    wanted = {"id": item["vni"], "port": item.get("dstport", 4789), "link": item["dev"]}
+    if item.get("local"):
+        wanted["local"] = item["local"]
+    for key, value in wanted.items():
+        if str(data.get(key)) != str(value):
+            fail("%s in %s has %s %s; the lesson gives it %s %s - see `%s`"
+                 % (name, ns_words(namespace), VXLAN_WORDS[key], data.get(key, "none"), VXLAN_WORDS[key], value, look))
+    fdb = "bridge%s fdb show dev %s" % (" -n %s" % shlex.quote(namespace) if namespace else "", shlex.quote(name))
+    listing = lab.run(fdb).stdout
+    flood = {line.split(" dst ")[1].split()[0] for line in listing.splitlines()
+             if line.startswith("00:00:00:00:00:00") and " dst " in line}
+    missing = sorted(set(item.get("remotes", [])) - flood)
+    if missing:
+        fail("%s does not send to the other nodes %s (no all-zeros forwarding entry with that dst) - see `%s`; add "
+             "one with `bridge fdb append 00:00:00:00:00:00 dev %s dst %s`"
+             % (name, ", ".join(missing), fdb, name, missing[0]))
+
+
+VXLAN_WORDS = {"id": "VNI (id)", "port": "UDP port (dstport)", "link": "underlay link (dev)", "local": "local address"}
+
+
+@pytest.mark.each("machine.pods")
+def test_pod(lab, item):
+    name, ifname = item["name"], item.get("ifname", "eth0")
+    listed = {ns["name"] for ns in lab.json("ip -j netns list")}
+    if name not in listed:
+        fail("there is no pod %s: no network namespace of that name - see `ip netns`" % name)
+    found = links(lab, name).get(ifname)
+    if found is None:
+        fail("pod %s has no %s: the network was not attached (CNI ADD) - see `%s`" % (name, ifname, ip(name, "link")))
+    if "UP" not in found.get("flags", []):
+        fail("%s of pod %s is down - see `%s`" % (ifname, name, ip(name, "addr", "show", ifname)))
+    have = [a["local"] for a in found.get("addr_info", []) if a.get("family") == "inet"]
+    if not have:
+        fail("%s of pod %s has no IPv4 address - see `%s`" % (ifname, name, ip(name, "addr", "show", ifname)))
+    if item.get("subnet") and not any(ipaddress.ip_address(a) in ipaddress.ip_network(item["subnet"]) for a in have):
+        fail("pod %s has %s, outside its node's slice %s - see `%s` and the ranges in `cat %s`"
+             % (name, ", ".join(have), item["subnet"], ip(name, "addr", "show", ifname), item["network"]))
+    if not route_found(lab.json(ip(name, "-j", "route", "show")), {"dst": "default"}):
+        fail("pod %s has no default route - see `%s`" % (name, ip(name, "route")))
+
+
 @pytest.mark.each("machine.veth_pairs")
 def test_veth_pair(lab, item):
     check_link(lab, item, "veth")
@@ -130,9 +181,25 @@ def test_rule(lab, item):
 
 @pytest.mark.each("machine.files")
 def test_file(lab, item):
-    result = lab.run("cat %s" % shlex.quote(item["path"]))
+    path = shlex.quote(item["path"])
+    if "link" in item:
+        # The lesson's binary at the path: linked or copied, it is the same file.
+        if lab.run("cmp -s %s %s" % (path, shlex.quote(item["link"]))).rc != 0:
+            fail("%s is not %s (link or copy it: `ln -s %s %s`) - see `ls -l %s`"
+                 % (item["path"], item["link"], item["link"], item["path"], path))
+        return
+    result = lab.run("cat %s" % path)
     if result.rc != 0:
-        fail("%s is missing - see `ls -l %s`" % (item["path"], shlex.quote(item["path"])))
+        fail("%s is missing - see `ls -l %s`" % (item["path"], path))
+    if item.get("format") == "json":
+        try:
+            found = json.loads(result.stdout)
+        except ValueError as exc:
+            fail("%s is not JSON (%s) - see `cat %s`" % (item["path"], exc, path))
+        differences = json_differences(json.loads(item["content"]), found)
+        if differences:
+            fail("%s differs from the lesson's: %s - see `cat %s`" % (item["path"], "; ".join(differences[:3]), path))
+        return
     missing = file_lines_missing(item["content"], result.stdout)
     if missing:
         fail("%s lacks the line%s %s - see `cat %s`"
@@ -237,8 +304,75 @@ def probe_dns(lab, spec):
              % (ns_words(spec.get("from")), name, answer, ", ".join(sorted(got)) or "nothing", command))
 
 
+def pod_address(lab, peers, name):
+    """(machine, IPv4 address) of a pod of the lab, on whichever machine it runs."""
+    for other in peers:
+        for pod in other.data.get("machine", {}).get("pods", []):
+            if pod["name"] == name:
+                ifname = pod.get("ifname", "eth0")
+                result = other.run(ip(name, "-j", "addr", "show", "dev", ifname))
+                found = [a["local"] for link in (other.parse_json(result.stdout) if result.rc == 0 else [])
+                         for a in link.get("addr_info", []) if a.get("family") == "inet"]
+                if not found:
+                    fail("pod %s on %s has no address on %s - see `%s` there"
+                         % (name, other.name, ifname, ip(name, "addr", "show", ifname)))
+                return other, found[0]
+    fail("no machine of the lab runs a pod %s" % name)
+
+
+# tcpdump drops root for its own user unless told otherwise (-Z), and could then not write to mktemp's file;
+# --immediate-mode hands each packet over at once, not when the capture buffer fills or times out.
+CAPTURE = ("pcap=$(mktemp); timeout 20 tcpdump -Z root --immediate-mode -i {interface} -n -U -w $pcap >/dev/null 2>&1 & dump=$!; sleep 1; "
+           "{request} >$pcap.out 2>&1; rc=$?; sleep 0.5; kill -INT $dump; wait $dump; "
+           "echo seen=$(tcpdump -n -r $pcap {seen} 2>/dev/null | wc -l) "
+           "not_seen=$(tcpdump -n -r $pcap {not_seen} 2>/dev/null | wc -l) rc=$rc; cat $pcap.out; rm -f $pcap $pcap.out")
+
+
+def probe_pod(lab, spec, peers):
+    """A request from one pod to another's server, which answers with the address it sees: without NAT
+    that is the sender's own. With `capture`, tcpdump on the node's link shows how the packets travelled."""
+    require_namespaces(lab, spec["from"])
+    _, source = pod_address(lab, [lab], spec["from"])
+    where, target = pod_address(lab, peers, spec["to"])
+    command = in_ns(spec["from"], "curl -sS -m 5 http://%s:%s/" % (target, spec["port"]))
+    capture = spec.get("capture")
+    counts = {}
+    if capture:
+        script = CAPTURE.format(interface=shlex.quote(capture["interface"]), request=command,
+                                seen=shlex.quote(capture.get("seen") or "ip"),
+                                not_seen=shlex.quote(capture.get("not_seen") or "ip"))
+        run = lab.run("sh -c %s" % shlex.quote(script))
+        first, _, answer = run.stdout.partition("\n")
+        counts = dict(part.split("=", 1) for part in first.split() if "=" in part)
+        result = type("Result", (), {"rc": int(counts.get("rc", 1)), "stdout": answer, "stderr": answer})
+    else:
+        result = lab.run(command)
+    if spec.get("expect") == "no answer":
+        if result.rc == 0:
+            fail("pod %s already reaches pod %s (%s on %s), which the lesson says it must not yet - see `%s`"
+                 % (spec["from"], spec["to"], target, where.name, command))
+        return
+    if result.rc != 0:
+        fail("pod %s gets no answer from pod %s (%s on %s): %s - see `%s`, then `ip route` on both nodes"
+             % (spec["from"], spec["to"], target, where.name, result.stderr.strip(), command))
+    seen = result.stdout.split(" answers ")[-1].strip()
+    if seen != source:
+        fail("pod %s (%s) arrives at pod %s as %s: pods must reach each other without NAT - see `%s` and "
+             "`iptables -t nat -S POSTROUTING`" % (spec["from"], source, spec["to"], seen or "nothing", command))
+    look = "tcpdump -n -i %s" % capture["interface"] if capture else ""
+    if capture and capture.get("seen") and int(counts.get("seen", 0)) == 0:
+        fail("no packet matching `%s` crossed %s while pod %s talked to pod %s - see `%s %s`"
+             % (capture["seen"], capture["interface"], spec["from"], spec["to"], look, capture["seen"]))
+    if capture and capture.get("not_seen") and int(counts.get("not_seen", 0)) > 0:
+        fail("%s packets matching `%s` crossed %s in the clear while pod %s talked to pod %s - see `%s %s`"
+             % (counts["not_seen"], capture["not_seen"], capture["interface"], spec["from"], spec["to"], look,
+                capture["not_seen"]))
+
+
 @pytest.mark.each("probes")
-def test_probe(lab, item):
+def test_probe(lab, item, peers):
     for kind, run in (("ping", probe_ping), ("tcp", probe_tcp), ("http", probe_http), ("dns", probe_dns)):
         if kind in item:
             run(lab, item[kind])
+    if "pod" in item:
+        probe_pod(lab, item["pod"], peers)

@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 
-FILE_TREES = ["/etc", "/srv", "/usr/local", "/var/lib", "/run/netns"]
+FILE_TREES = ["/etc", "/opt", "/srv", "/usr/local", "/var/lib", "/run/netns"]
 SKIP_TREES = ["/var/lib/systemd", "/var/lib/containerd", "/var/lib/apt", "/var/lib/dpkg"]
 # Runtime noise: login sessions, journald, devices, systemd's credential mounts
 # (made at boot), and network-online.target, which stays active once any unit

@@ -363,7 +363,7 @@ def test_a_probe_naming_an_unknown_namespace_is_refused(kind, key):
 def test_a_probe_with_two_kinds_is_refused():
     decl = changed(lambda d, m: d['probes'][0].update(tcp={'address': '192.168.15.2'}))
 
-    assert_refused(decl, 'probes[0]', 'exactly one of ping, tcp, http or dns')
+    assert_refused(decl, 'probes[0]', 'exactly one of ping, tcp, http, dns or pod')
 
 
 # --------------------------------------------------------------------------

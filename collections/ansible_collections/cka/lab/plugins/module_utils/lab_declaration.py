@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import posixpath
 
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError, parse_rule
@@ -86,9 +87,15 @@ SCHEMA = {
                     'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'mac': _MAC})},
                 'veth_pairs': {'type': 'array', 'items': _object(['name', 'peer'], dict(_END, peer={
                     'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': _END}))},
+                'vxlans': {'type': 'array', 'items': _object(['name', 'vni', 'dev'], {
+                    'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'mac': _MAC,
+                    'vni': {'type': 'integer', 'minimum': 1, 'maximum': 16777215}, 'dev': _IFNAME,
+                    'local': {'type': 'string'}, 'dstport': _PORT, 'learning': {'type': 'boolean'},
+                    'remotes': {'type': 'array', 'items': {'type': 'string'}, 'uniqueItems': True},
+                    'mtu': {'type': 'integer', 'minimum': 68, 'maximum': 65535}})},
                 'routes': {'type': 'array', 'items': _object(['dst'], {
                     'namespace': _NETNS, 'dst': {'type': 'string'}, 'via': {'type': 'string'},
-                    'dev': _IFNAME, 'metric': {'type': 'integer', 'minimum': 0}})},
+                    'dev': _IFNAME, 'metric': {'type': 'integer', 'minimum': 0}, 'onlink': {'type': 'boolean'}})},
                 'sysctls': {'type': 'array', 'items': _object(['name', 'value'], {
                     'name': {'type': 'string', 'pattern': r'^[a-z0-9_]+(\.[a-z0-9_-]+)+\Z'},
                     'value': {'type': 'string'}, 'namespace': _NETNS, 'if_exists': {'type': 'boolean'}})},
@@ -97,9 +104,20 @@ SCHEMA = {
                     'chain': {'type': 'string', 'pattern': r'^[A-Za-z0-9_-]{1,28}\Z'}})},
                 'rules': {'type': 'array', 'items': _object(['table', 'rule'], {
                     'table': {'enum': sorted(BUILTIN_CHAINS)}, 'rule': {'type': 'string'}})},
-                'files': {'type': 'array', 'items': _object(['path', 'content'], {
-                    'path': {'type': 'string'}, 'content': {'type': 'string'},
-                    'mode': {'type': 'string', 'pattern': r'^0[0-7]{3}\Z'}})},
+                'files': {'type': 'array', 'items': dict(_object(['path'], {
+                    'path': {'type': 'string'}, 'content': {'type': 'string'}, 'link': {'type': 'string'},
+                    'format': {'enum': ['text', 'json']},
+                    'mode': {'type': 'string', 'pattern': r'^0[0-7]{3}\Z'}}),
+                    oneOf=[{'required': ['content']}, {'required': ['link']}])},
+                'pods': {'type': 'array', 'items': _object(['name', 'network'], {
+                    'name': {'type': 'string', 'pattern': NETNS}, 'network': {'type': 'string'},
+                    'ifname': _IFNAME, 'subnet': {'type': 'string'},
+                    'cni_path': {'type': 'array', 'items': {'type': 'string'}, 'minItems': 1},
+                    'port_mappings': {'type': 'array', 'items': {
+                        'type': 'object', 'required': ['hostPort', 'containerPort'], 'additionalProperties': False,
+                        'properties': {'hostPort': _PORT, 'containerPort': _PORT,
+                                       'protocol': {'enum': ['tcp', 'udp', 'sctp']},
+                                       'hostIP': {'type': 'string'}}}}})},
                 'services': {'type': 'array', 'items': _object(['name', 'command', 'listen'], {
                     'name': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]{0,23}\Z'},
                     'description': {'type': 'string'},
@@ -112,7 +130,8 @@ SCHEMA = {
             },
         },
         'probes': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'oneOf': [
-            {'required': ['ping']}, {'required': ['tcp']}, {'required': ['http']}, {'required': ['dns']}],
+            {'required': ['ping']}, {'required': ['tcp']}, {'required': ['http']}, {'required': ['dns']},
+            {'required': ['pod']}],
             'additionalProperties': False, 'properties': dict(_PROBE_BASE, **{
                 'ping': {'type': 'object', 'required': ['address'], 'additionalProperties': False, 'properties': {
                     'from': _NETNS, 'address': {'type': 'string'}, 'expect': {'enum': ['reply', 'no reply']}}},
@@ -122,6 +141,13 @@ SCHEMA = {
                 'http': {'type': 'object', 'required': ['url'], 'additionalProperties': False, 'properties': {
                     'from': _NETNS, 'url': {'type': 'string', 'pattern': '^http://'},
                     'contains': {'type': 'string'}}},
+                'pod': {'type': 'object', 'required': ['from', 'to', 'port'], 'additionalProperties': False,
+                        'properties': {
+                            'from': _NETNS, 'to': {'type': 'string', 'pattern': NETNS}, 'port': _PORT,
+                            'expect': {'enum': ['answer', 'no answer']},
+                            'capture': {'type': 'object', 'required': ['interface'], 'additionalProperties': False,
+                                        'properties': {'interface': _IFNAME, 'seen': {'type': 'string'},
+                                                       'not_seen': {'type': 'string'}}}}},
                 'dns': {'type': 'object', 'required': ['name', 'server'], 'additionalProperties': False,
                         'properties': {
                             'from': _NETNS, 'server': {'type': 'string'}, 'name': {'type': 'string'},
@@ -155,7 +181,8 @@ def schema_errors(declaration):
             allowed = sorted(error.schema.get('properties', {}))
             message = '%s; allowed keys: %s' % (error.message, ', '.join(allowed))
         elif error.validator == 'oneOf':
-            message = 'must have exactly one of ping, tcp, http or dns'
+            message = ('must have exactly one of content or link' if 'content' in str(error.schema)
+                       else 'must have exactly one of ping, tcp, http, dns or pod')
         elif error.validator in ('type', 'enum', 'minimum', 'maximum'):
             message = '%r: %s' % (shown, error.message.split(' is ', 1)[-1] if ' is ' in error.message
                                   else error.message)
@@ -223,10 +250,12 @@ def _check_address(errors, where, text):
 
 
 def _ends(declaration):
-    """(path, namespace, end) of every link end: bridges and both ends of each veth pair."""
+    """(path, namespace, end) of every link end: bridges, VXLAN devices and both ends of each veth pair."""
     machine = declaration['machine']
     for i, bridge in enumerate(machine.get('bridges', [])):
         yield bridge.get('__path', 'machine.bridges[%d]' % i), bridge.get('namespace'), bridge, 'bridge'
+    for i, vxlan in enumerate(machine.get('vxlans', [])):
+        yield vxlan.get('__path', 'machine.vxlans[%d]' % i), vxlan.get('namespace'), vxlan, 'vxlan'
     for i, pair in enumerate(machine.get('veth_pairs', [])):
         where = pair.get('__path', 'machine.veth_pairs[%d]' % i)
         yield where, pair.get('namespace'), pair, 'veth'
@@ -264,6 +293,17 @@ def stage_errors(declaration):
     namespaces = [ns['name'] for ns in machine.get('namespaces', [])]
     for name in sorted({n for n in namespaces if namespaces.count(n) > 1}):
         errors.append("machine.namespaces: '%s' is declared twice%s; each namespace once" % (name, where_stage))
+    # A pod's namespace is made by the runtime: it counts as a namespace of the lab.
+    pods = [pod['name'] for pod in machine.get('pods', [])]
+    for i, pod in enumerate(machine.get('pods', [])):
+        where = pod.get('__path', 'machine.pods[%d]' % i)
+        if pod['name'] in namespaces:
+            errors.append("%s.name: '%s' is also declared in machine.namespaces%s; a pod's namespace is made by "
+                          "its runtime, declare it once, as a pod" % (where, pod['name'], where_stage))
+        elif pods.count(pod['name']) > 1 and pods.index(pod['name']) != i:
+            errors.append("%s.name: '%s' is declared twice%s; each pod once (its name is its namespace and "
+                          "container ID)" % (where, pod['name'], where_stage))
+    namespaces = namespaces + [p for p in pods if p not in namespaces]
     known_ns = set(namespaces)
 
     def check_ns(where, value):
@@ -303,6 +343,8 @@ def stage_errors(declaration):
             segments[(ns, name)] = segment
     for b in machine.get('bridges', []):
         segments[(b.get('namespace'), b['name'])] = ('bridge', b.get('namespace'), b['name'])
+    for v in machine.get('vxlans', []):
+        segments[(v.get('namespace'), v['name'])] = ('vxlan', v.get('namespace'), v['name'])
     # On a bridge that has addresses, every address of its segment is in one of
     # its subnets: a namespace plugged into v-net-0 lives on 192.168.15.0/24.
     for b in machine.get('bridges', []):
@@ -368,13 +410,19 @@ def stage_errors(declaration):
             errors.append("%s: chain '%s' is neither a built-in chain of table %s (%s) nor declared in "
                           "machine.chains" % (where, rule.chain, item['table'],
                                               ', '.join(sorted(BUILTIN_CHAINS[item['table']]))))
+    paths = [item['path'] for item in machine.get('files', [])]
     for i, item in enumerate(machine.get('files', [])):
-        path = item['path']
-        if (not path.startswith('/') or path.startswith('//') or posixpath.normpath(path) != path
-                or path.count('/') < 2
-                or any(c.isspace() for c in path) or '..' in path.split('/')):
-            errors.append("%s.path: '%s' is not usable; %s" % (item.get('__path', 'machine.files[%d]' % i), path,
-                                                               PATH_RULE))
+        where = item.get('__path', 'machine.files[%d]' % i)
+        for key in ('path', 'link'):
+            if key in item and not _usable_path(item[key]):
+                errors.append("%s.%s: '%s' is not usable; %s" % (where, key, item[key], PATH_RULE))
+        if paths.count(item['path']) > 1 and paths.index(item['path']) != i:
+            errors.append("%s.path: '%s' is declared twice%s; each file once" % (where, item['path'], where_stage))
+        if item.get('format') == 'json' and 'content' in item:
+            try:
+                json.loads(item['content'])
+            except ValueError as exc:
+                errors.append("%s.content: is not JSON (%s), as its format says%s" % (where, exc, where_stage))
     for i, service in enumerate(machine.get('services', [])):
         where = service.get('__path', 'machine.services[%d]' % i)
         check_ns(where, service.get('namespace'))
@@ -390,16 +438,109 @@ def stage_errors(declaration):
                 errors.append("%s.listen[%d].address: %s is not an address of namespace %s (%s)%s"
                               % (where, j, address, service.get('namespace'),
                                  ', '.join(sorted(map(str, own))) or 'none', where_stage))
+    errors += _pod_errors(machine, where_stage)
+    errors += _vxlan_errors(machine, where_stage)
     for i, probe in enumerate(declaration.get('probes', [])):
-        for kind in ('ping', 'tcp', 'http', 'dns'):
+        for kind in ('ping', 'tcp', 'http', 'dns', 'pod'):
             spec = probe.get(kind)
             if spec is None:
                 continue
-            for key in ('from', 'to'):
+            for key in ('from', 'to') if kind != 'pod' else ('from',):
                 if spec.get(key) is not None and spec[key] not in known_ns:
                     errors.append("%s.%s.%s: '%s' is not a namespace of the lab%s; declared: %s"
                                   % (probe.get('__path', 'probes[%d]' % i), kind, key, spec[key], where_stage,
                                      ', '.join(namespaces) or 'none'))
+    return errors
+
+
+def _usable_path(path):
+    return not (not path.startswith('/') or path.startswith('//') or posixpath.normpath(path) != path
+                or path.count('/') < 2 or any(c.isspace() for c in path) or '..' in path.split('/'))
+
+
+def _json_file(machine, path):
+    """The parsed content of a declared file, or None when it is not declared or not JSON."""
+    for item in machine.get('files', []):
+        if item['path'] == path and 'content' in item:
+            try:
+                return json.loads(item['content'])
+            except ValueError:
+                return None
+    return None
+
+
+def _plugin_types(conflist):
+    """The plugin types a network configuration list runs, its IPAM plugins included (CNI SPEC.md)."""
+    types = []
+    for plugin in conflist.get('plugins', []) if isinstance(conflist, dict) else []:
+        if isinstance(plugin, dict):
+            types.append(plugin.get('type'))
+            if isinstance(plugin.get('ipam'), dict) and plugin['ipam'].get('type'):
+                types.append(plugin['ipam']['type'])
+    return types
+
+
+def _pod_errors(machine, where_stage):
+    """Pods: their network a declared configuration list whose plugins the stage installs, their slice a
+    network, their published ports once per node."""
+    errors = []
+    files = {f['path']: f for f in machine.get('files', [])}
+    published = {}
+    for i, pod in enumerate(machine.get('pods', [])):
+        where = pod.get('__path', 'machine.pods[%d]' % i)
+        network = pod['network']
+        conflist = _json_file(machine, network)
+        if network not in files:
+            errors.append("%s.network: '%s' is not a file declared in machine.files%s; a pod is attached to a "
+                          "network configuration list the lab writes" % (where, network, where_stage))
+        elif conflist is None or not isinstance(conflist, dict) or not isinstance(conflist.get('plugins'), list) \
+                or not all(isinstance(p, dict) and isinstance(p.get('type'), str) for p in conflist['plugins']) \
+                or not isinstance(conflist.get('name'), str) or not isinstance(conflist.get('cniVersion'), str):
+            errors.append("%s.network: %s is not a network configuration list (JSON with cniVersion, name and "
+                          "plugins, each with a type; CNI SPEC.md)%s" % (where, network, where_stage))
+        else:
+            cni_path = pod.get('cni_path') or ['/opt/cni/bin']
+            installed = {posixpath.basename(path) for path in files
+                         if posixpath.dirname(path) in cni_path}
+            if installed:
+                for plugin in _plugin_types(conflist):
+                    if plugin not in installed:
+                        errors.append("%s.network: %s runs the plugin %s, which the lab does not install in %s "
+                                      "(installed there: %s)%s" % (where, network, plugin, ':'.join(cni_path),
+                                                                   ', '.join(sorted(installed)), where_stage))
+        if 'subnet' in pod:
+            try:
+                ipaddress.ip_network(pod['subnet'])
+            except ValueError:
+                errors.append("%s.subnet: '%s' is not a network in CIDR form with its host bits zero, like "
+                              "10.244.1.0/24" % (where, pod['subnet']))
+        for j, mapping in enumerate(pod.get('port_mappings', [])):
+            key = (mapping['hostPort'], mapping.get('protocol', 'tcp'))
+            if key in published:
+                errors.append("%s.port_mappings[%d].hostPort: %d/%s is already published for %s%s; a node port "
+                              "once" % (where, j, key[0], key[1], published[key], where_stage))
+            published.setdefault(key, pod['name'])
+    return errors
+
+
+def _vxlan_errors(machine, where_stage):
+    errors = []
+    for i, vxlan in enumerate(machine.get('vxlans', [])):
+        where = vxlan.get('__path', 'machine.vxlans[%d]' % i)
+        family = set()
+        for key, values in (('local', [vxlan['local']] if 'local' in vxlan else []),
+                            ('remotes', vxlan.get('remotes', []))):
+            for j, text in enumerate(values):
+                try:
+                    family.add(ipaddress.ip_address(text).version)
+                except ValueError:
+                    errors.append("%s.%s: '%s' is not an IP address (a VXLAN tunnel end point, RFC 7348)%s"
+                                  % (where, key if key == 'local' else '%s[%d]' % (key, j), text, where_stage))
+        if len(family) > 1:
+            errors.append("%s: local and remotes mix IPv4 and IPv6%s; one family" % (where, where_stage))
+        if vxlan.get('local') in vxlan.get('remotes', []):
+            errors.append("%s.remotes: holds the local address %s%s; remotes are the other nodes"
+                          % (where, vxlan['local'], where_stage))
     return errors
 
 

@@ -18,6 +18,7 @@ same list says what would.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import ipaddress
@@ -25,8 +26,10 @@ import json
 import os
 import re
 import shlex
+import socket
 import time
 
+from ansible_collections.cka.lab.plugins.module_utils.cni import CniError, Runtime, parse_conflist
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing, parse_rule, plan_rules, position
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
     IpCommandError,
@@ -40,6 +43,14 @@ from ansible_collections.cka.lab.plugins.module_utils.topology import (
 
 RECORD_VERSION = 1
 NETNS_DIR = '/run/netns'
+# Where libcni (containerd, CRI-O) keeps each attachment's result, and where
+# host-local keeps its leases by default (plugins/ipam/host-local README).
+CNI_CACHE_DIR = '/var/lib/cni/results'
+CNI_STATE_DIR = '/var/lib/cni'
+DEFAULT_CNI_PATH = ('/opt/cni/bin',)
+# The loopback attachment a runtime gives every pod (containerd's CRI plugin
+# attaches `lo` with the loopback plugin before the pod's network).
+LOOPBACK_NETWORK = 'cni-loopback'
 
 
 class EngineError(Exception):
@@ -71,8 +82,12 @@ class Engine:
     `run(argv) -> (rc, stdout, stderr)` runs a command; `check_mode` only plans.
     """
 
-    def __init__(self, run, lab, mark, record_dir, check_mode=False, sleep=time.sleep, netns_dir=NETNS_DIR):
+    def __init__(self, run, lab, mark, record_dir, check_mode=False, sleep=time.sleep, netns_dir=NETNS_DIR,
+                 run_plugin=None, cni_cache_dir=CNI_CACHE_DIR):
         self._run = run
+        self.run_plugin = run_plugin
+        self._machine_id = None
+        self.cni_cache_dir = cni_cache_dir
         self.lab = lab
         self.mark = mark
         self.comment = 'cka-lab:%s' % mark
@@ -154,10 +169,28 @@ class Engine:
                          'mac': b.get('mac') or stable_mac(self.mark, b.get('namespace'), b['name'])}
                         for b in machine.get('bridges', [])],
             'veth_pairs': [dict(end(p), peer=end(p['peer'])) for p in machine.get('veth_pairs', [])],
+            'vxlans': [dict({k: v for k, v in x.items() if k in _VXLAN_KEYS}, namespace=x.get('namespace'),
+                            addresses=list(x.get('addresses', [])),
+                            mac=x.get('mac') or stable_mac('%s@%s' % (self.mark, self.machine_id()),
+                                                           x.get('namespace'), x['name']))
+                       for x in machine.get('vxlans', [])],
             'routes': [{'namespace': r.get('namespace'), 'dst': r['dst'], 'via': r.get('via'), 'dev': r.get('dev'),
-                        'metric': r.get('metric')} for r in machine.get('routes', [])],
+                        'metric': r.get('metric'), 'onlink': bool(r.get('onlink'))}
+                       for r in machine.get('routes', [])],
             'owned': list(owned),
         }
+
+    def machine_id(self):
+        """This machine's identity (machine-id(5), else its host name): a VXLAN device's MAC is seen by the
+        other nodes, so unlike a link inside one machine it must differ from node to node."""
+        if self._machine_id is None:
+            try:
+                with open('/etc/machine-id', encoding='ascii') as handle:
+                    self._machine_id = handle.read().strip()
+            except (OSError, ValueError):
+                self._machine_id = ''
+            self._machine_id = self._machine_id or socket.gethostname()
+        return self._machine_id
 
     def read_topology(self, topology):
         """What the machine has of `topology` (topology.read_state), read in any mode."""
@@ -175,6 +208,11 @@ class Engine:
         except TopologyError as exc:
             raise EngineError(exc.errors)
         return planner
+
+    def cni(self, cni_path=None):
+        """A CNI runtime over the plugins in `cni_path` (CNI_PATH), keeping results in the cache."""
+        return Runtime(self.run_plugin, bin_dirs=tuple(cni_path or DEFAULT_CNI_PATH), cache_dir=self.cni_cache_dir,
+                       check_mode=self.check_mode)
 
     def apply_planner(self, planner):
         for argv in planner.commands:
@@ -285,7 +323,8 @@ def service_description(service):
 # Build and remove
 # --------------------------------------------------------------------------
 
-_TOPOLOGY_KINDS = ('namespaces', 'bridges', 'veth_pairs', 'routes')
+_TOPOLOGY_KINDS = ('namespaces', 'bridges', 'vxlans', 'veth_pairs', 'routes')
+_VXLAN_KEYS = ('name', 'vni', 'dev', 'local', 'dstport', 'learning', 'remotes', 'mtu')
 
 
 def _key(kind, item):
@@ -301,7 +340,7 @@ def _key(kind, item):
 
 def _links(topology):
     """(namespace, name) of every link end in a topology record."""
-    out = [(b.get('namespace'), b['name']) for b in topology.get('bridges', [])]
+    out = [(b.get('namespace'), b['name']) for b in topology.get('bridges', []) + topology.get('vxlans', [])]
     for pair in topology.get('veth_pairs', []):
         out += [(pair.get('namespace'), pair['name']), (pair['peer'].get('namespace'), pair['peer']['name'])]
     return out
@@ -349,6 +388,8 @@ def _hand_made(record, also):
     ns_names = {ns['name'] for ns in also.get('namespaces', [])}
     bridges = [b for b in also.get('bridges', [])
                if b.get('namespace') is None and b['name'] not in before['links']]
+    vxlans = [v for v in also.get('vxlans', [])
+              if v.get('namespace') is None and v['name'] not in before['links']]
     pairs = []
     for pair in also.get('veth_pairs', []):
         ends = [pair, pair['peer']]
@@ -362,7 +403,7 @@ def _hand_made(record, also):
         rule = parse_rule(item['table'], item['rule'])
         if not any(parse_rule(item['table'], text) == rule for text in before['rules'].get(item['table'], [])):
             rules.append(rule)
-    return {'namespaces': namespaces, 'bridges': bridges, 'veth_pairs': pairs, 'routes': []}, rules
+    return {'namespaces': namespaces, 'bridges': bridges, 'vxlans': vxlans, 'veth_pairs': pairs, 'routes': []}, rules
 
 
 def converge(engine, machine, stage, every_stage=None):
@@ -390,6 +431,8 @@ def converge(engine, machine, stage, every_stage=None):
     errors = []
     # This machine's own networks (the one Ansible comes in on) must not be reused by the lab.
     root_owned = {name for ns, name in owned | set(declared_links) | previous_links if ns is None}
+    # The bridges the pods' CNI networks make (and the links the plugins reported) are the lab's too.
+    root_owned |= set(_cni_bridges(machine)) | set(record.get('cni_links', []))
     own = engine.own_networks(root_owned)
     for where, ns, item in _addressed(machine):
         for text in item.get('addresses', []):
@@ -414,6 +457,9 @@ def converge(engine, machine, stage, every_stage=None):
     except EngineError as exc:
         errors += exc.errors
         building = None
+
+    errors += _preflight_files(machine.get('files', []))
+    errors += _preflight_pods(engine, machine)
 
     services = machine.get('services', [])
     service_plans = []
@@ -466,6 +512,7 @@ def converge(engine, machine, stage, every_stage=None):
         _converge_sysctls(engine, machine.get('sysctls', []), record)
         _converge_netfilter(engine, machine, record)
         _converge_files(engine, machine.get('files', []), record)
+        _converge_pods(engine, machine, record)
         for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
             _stop_unit(engine, unit)
         for service, unit, props, healthy in service_plans:
@@ -482,6 +529,216 @@ def converge(engine, machine, stage, every_stage=None):
     if old is None or old != record:
         engine.save_record(record)
     return record
+
+
+# --------------------------------------------------------------------------
+# Pods: network namespaces attached by the CNI plugins, as a runtime does
+# --------------------------------------------------------------------------
+
+def _conflist_of(machine, path):
+    for item in machine.get('files', []):
+        if item['path'] == path and 'content' in item:
+            return item['content']
+    return _read_file(path)
+
+
+def _cni_bridges(machine):
+    """The bridges the pods' networks make on the node (the bridge plugin's `bridge`, default cni0)."""
+    names = []
+    for pod in machine.get('pods', []):
+        try:
+            conflist = json.loads(_conflist_of(machine, pod['network']) or '{}')
+        except ValueError:
+            continue
+        for plugin in conflist.get('plugins', []) if isinstance(conflist, dict) else []:
+            if isinstance(plugin, dict) and plugin.get('type') == 'bridge':
+                name = plugin.get('bridge') or 'cni0'
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def _plugin_types(conflist):
+    types = []
+    for plugin in conflist.get('plugins', []):
+        types.append(plugin['type'])
+        if isinstance(plugin.get('ipam'), dict) and plugin['ipam'].get('type'):
+            types.append(plugin['ipam']['type'])
+    return types
+
+
+def _preflight_files(files):
+    errors = []
+    for item in files:
+        if 'link' in item and not os.path.exists(item['link']):
+            errors.append("file %s: links to %s, which this machine does not have (see: ls -l %s)"
+                          % (item['path'], item['link'], os.path.dirname(item['link'])))
+    return errors
+
+
+def _preflight_pods(engine, machine):
+    """Every plugin a pod's network runs, and loopback, is installed or declared with the stage's files."""
+    errors = []
+    declared = {item['path'] for item in machine.get('files', [])}
+    for pod in machine.get('pods', []):
+        text = _conflist_of(machine, pod['network'])
+        if text is None:
+            errors.append("pod %s: its network configuration list %s does not exist (see: ls %s)"
+                          % (pod['name'], pod['network'], os.path.dirname(pod['network'])))
+            continue
+        try:
+            conflist = parse_conflist(text, pod['network'])
+        except CniError as exc:
+            errors.append('pod %s: %s' % (pod['name'], exc))
+            continue
+        cni_path = pod.get('cni_path') or list(DEFAULT_CNI_PATH)
+        runtime = engine.cni(cni_path)
+        for plugin in _plugin_types(conflist) + ['loopback']:
+            if runtime.find_plugin(plugin) is None and not any(os.path.join(d, plugin) in declared for d in cni_path):
+                errors.append("pod %s: the plugin %s (run by %s) is not installed in %s (see: ls %s)"
+                              % (pod['name'], plugin, pod['network'] if plugin != 'loopback' else 'the runtime for lo',
+                                 ':'.join(cni_path), ' '.join(cni_path)))
+    return errors
+
+
+def _loopback_conflist(version):
+    return {'cniVersion': version, 'name': LOOPBACK_NETWORK, 'plugins': [{'type': 'loopback'}]}
+
+
+def _capability_args(pod):
+    return {'portMappings': list(pod['port_mappings'])} if pod.get('port_mappings') else {}
+
+
+def _attach(engine, runtime, conflist, pod, ifname, capability_args):
+    """ADD unless the cached attachment is for this configuration and CHECK passes; returns the result."""
+    netns = os.path.join(engine.netns_dir, pod['name'])
+    cached = runtime.cached(conflist['name'], pod['name'], ifname)
+    if cached is not None:
+        same = (_cached_conflist(cached) == conflist
+                and (cached.get('capabilityArgs') or {}) == (capability_args or {}))
+        try:
+            if same:
+                runtime.check(conflist, pod['name'], netns, ifname, capability_args)
+                return cached.get('result')
+        except CniError as exc:
+            if _portmap_ipv6_bug(exc, cached):
+                return cached.get('result')
+        _detach(engine, cached, netns)
+    engine.commands.append('CNI ADD %s %s: CNI_CONTAINERID=%s CNI_NETNS=%s CNI_IFNAME=%s CNI_PATH=%s %s'
+                           % (conflist['name'], pod['name'], pod['name'], netns, ifname,
+                              ':'.join(runtime.bin_dirs), ' | '.join(_plugin_names(conflist))))
+    return runtime.add(conflist, pod['name'], netns, ifname, capability_args)
+
+
+def _portmap_ipv6_bug(exc, cached):
+    """portmap 1.1.1 (Debian 12) fails CHECK for a pod with port mappings and no IPv6 address, looking for
+    an IPv6 DNAT chain it never made, after its IPv4 checks passed (containernetworking/plugins issue #819,
+    fixed in later releases): that failure alone is not a broken attachment."""
+    ips = (cached.get('result') or {}).get('ips', [])
+    return (exc.plugin == 'portmap' and str(exc.msg).startswith('could not check ipv6 dnat')
+            and not any(':' in ip.get('address', '') for ip in ips))
+
+
+def _plugin_names(conflist):
+    return [plugin['type'] for plugin in conflist['plugins']]
+
+
+def _cached_text(entry):
+    try:
+        return base64.b64decode(entry.get('config') or '').decode('utf-8')
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _cached_conflist(entry):
+    try:
+        return json.loads(_cached_text(entry) or 'null')
+    except ValueError:
+        return None
+
+
+def _detach(engine, entry, netns):
+    """DEL an attachment with the configuration it was made with (from the cache)."""
+    conflist = _cached_conflist(entry) or {'cniVersion': '1.0.0', 'name': entry['networkName'], 'plugins': []}
+    runtime = engine.cni(entry.get('cni_path'))
+    engine.commands.append('CNI DEL %s %s: CNI_CONTAINERID=%s CNI_NETNS=%s CNI_IFNAME=%s %s'
+                           % (entry['networkName'], entry['containerId'], entry['containerId'], netns,
+                              entry['ifName'], ' | '.join(reversed(_plugin_names(conflist)))))
+    runtime.delete(conflist, entry['containerId'], netns, entry['ifName'], entry.get('capabilityArgs') or None)
+
+
+def _converge_pods(engine, machine, record):
+    pods = machine.get('pods', [])
+    recorded = {entry['name']: entry for entry in record.get('pods', [])}
+    wanted = {pod['name'] for pod in pods}
+    for name in [n for n in recorded if n not in wanted]:
+        _remove_pod(engine, recorded.pop(name))
+        record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
+    if pods and 'cni_dirs' not in record:
+        # What the plugins and the cache will make, noted before the first ADD.
+        record['cni_dirs'] = [d for d in (CNI_STATE_DIR, engine.cni_cache_dir) if not os.path.exists(d)]
+    for pod in pods:
+        conflist = parse_conflist(_conflist_of(machine, pod['network']), pod['network'])
+        cni_path = list(pod.get('cni_path') or DEFAULT_CNI_PATH)
+        runtime = engine.cni(cni_path)
+        ifname = pod.get('ifname') or 'eth0'
+        entry = recorded.get(pod['name'])
+        if entry is not None and (entry['network_name'], entry['ifname']) != (conflist['name'], ifname):
+            # Attached to another network (or interface) before: that attachment goes first.
+            _detach_recorded(engine, entry)
+        made_netns = entry['made_netns'] if entry is not None else engine.netns_inode(pod['name']) is None
+        recorded[pod['name']] = {'name': pod['name'], 'network': pod['network'], 'network_name': conflist['name'],
+                                 'ifname': ifname, 'cni_path': cni_path, 'made_netns': made_netns,
+                                 'cni_version': conflist['cniVersion']}
+        record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
+        if engine.netns_inode(pod['name']) is None:
+            engine.change(['ip', 'netns', 'add', pod['name']])
+        _attach(engine, runtime, _loopback_conflist(conflist['cniVersion']), pod, 'lo', {})
+        result = _attach(engine, runtime, conflist, pod, ifname, _capability_args(pod))
+        if result is None:  # check mode
+            continue
+        links = [i['name'] for i in result.get('interfaces', []) if not i.get('sandbox')]
+        record['cni_links'] = sorted(set(record.get('cni_links', [])) | set(links))
+        if pod.get('subnet'):
+            got = [ipaddress.ip_interface(ip['address']) for ip in result.get('ips', [])]
+            if not any(i.ip in ipaddress.ip_network(pod['subnet']) for i in got):
+                raise EngineError(['pod %s: the network %s gave it %s, outside its slice %s (see: cat %s)'
+                                   % (pod['name'], conflist['name'], ', '.join(map(str, got)) or 'no address',
+                                      pod['subnet'], pod['network'])])
+    record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
+    if not pods and (record.get('cni_links') or record.get('cni_dirs')):
+        _remove_cni_leftovers(engine, record)
+        record.pop('cni_links', None)
+        record.pop('cni_dirs', None)
+
+
+def _detach_recorded(engine, entry):
+    netns = os.path.join(engine.netns_dir, entry['name'])
+    runtime = engine.cni(entry.get('cni_path'))
+    for network, ifname in ((entry['network_name'], entry['ifname']), (LOOPBACK_NETWORK, 'lo')):
+        cached = runtime.cached(network, entry['name'], ifname)
+        if cached is not None:
+            _detach(engine, dict(cached, cni_path=entry.get('cni_path')), netns)
+
+
+def _remove_pod(engine, entry):
+    """DEL the pod's attachments (its address goes back to the pool), then its namespace if the lab made it."""
+    _detach_recorded(engine, entry)
+    if entry.get('made_netns', True) and engine.netns_inode(entry['name']) is not None:
+        engine.change(['ip', 'netns', 'del', entry['name']])
+
+
+def _remove_cni_leftovers(engine, record):
+    """After the last pod: the links the plugins made (the bridge) and the state directories they made."""
+    had = set(record.get('preexisting', {}).get('links', []))
+    _, out, _ = engine.read(['ip', '-j', 'link', 'show'])
+    present = {item['ifname'] for item in json.loads(out or '[]')}
+    for name in record.get('cni_links', []):
+        if name in present and name not in had:
+            engine.change(['ip', 'link', 'del', name])
+    for directory in sorted(record.get('cni_dirs', []), key=lambda d: -d.count('/')):
+        if os.path.isdir(directory):
+            engine.change(['rm', '-rf', '--one-file-system', directory])
 
 
 def _forget_stale_neighbours(engine, planner, namespaces):
@@ -616,24 +873,53 @@ def _read_file(path):
         return None
 
 
+def _converge_link(engine, item, recorded, record):
+    """A symbolic link `path` -> `link` (ln -sfn); what was at `path` before is noted first."""
+    path, target = item['path'], item['link']
+    current = os.readlink(path) if os.path.islink(path) else None
+    if path not in recorded:
+        recorded[path] = {'path': path, 'before': None if current is not None else _read_file(path),
+                          'before_link': current, 'dirs': _missing_dirs(path)}
+        record['files'] = sorted(recorded.values(), key=lambda f: f['path'])  # noted before it is made
+    if current != target:
+        engine.commands.append('ln -sfn %s %s' % (target, path))
+        if not engine.check_mode:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = path + '.cka-lab-new'
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(target, tmp)
+            os.replace(tmp, path)
+
+
+def _missing_dirs(path):
+    missing = []
+    parent = os.path.dirname(path)
+    while parent != '/' and not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return missing
+
+
 def _converge_files(engine, files, record):
     recorded = {f['path']: f for f in record['files']}
     for item in files:
+        if 'link' in item:
+            _converge_link(engine, item, recorded, record)
+            continue
         path, content = item['path'], item['content']
         mode = int(item.get('mode', '0644'), 8)
-        current = _read_file(path)
+        current = None if os.path.islink(path) else _read_file(path)
         if path not in recorded:
-            missing = []
-            parent = os.path.dirname(path)
-            while parent != '/' and not os.path.isdir(parent):
-                missing.append(parent)
-                parent = os.path.dirname(parent)
-            recorded[path] = {'path': path, 'before': current, 'dirs': missing}
+            recorded[path] = {'path': path, 'before': current, 'dirs': _missing_dirs(path),
+                              'before_link': os.readlink(path) if os.path.islink(path) else None}
             record['files'] = sorted(recorded.values(), key=lambda f: f['path'])  # noted before it is written
         if current != content or (os.path.exists(path) and (os.stat(path).st_mode & 0o7777) != mode):
             engine.commands.append('write %s (mode %04o)' % (path, mode))
             if not engine.check_mode:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
+                if os.path.islink(path):
+                    os.unlink(path)
                 with open(path, 'w', encoding='utf-8') as handle:
                     handle.write(content)
                 os.chmod(path, mode)
@@ -667,16 +953,26 @@ def _restore_files(engine, entries, keep=()):
 
 def _restore_file(engine, entry):
     """Put one file back as it was; the directories made for it are left to _restore_files."""
-    path, before = entry['path'], entry['before']
-    current = _read_file(path)
-    if before is None:
-        if current is not None:
+    path, before, before_link = entry['path'], entry['before'], entry.get('before_link')
+    current_link = os.readlink(path) if os.path.islink(path) else None
+    current = None if current_link is not None else _read_file(path)
+    if before_link is not None:
+        if current_link != before_link:
+            engine.commands.append('ln -sfn %s %s' % (before_link, path))
+            if not engine.check_mode:
+                if os.path.lexists(path):
+                    os.unlink(path)
+                os.symlink(before_link, path)
+    elif before is None:
+        if os.path.lexists(path):
             engine.commands.append('rm %s' % path)
             if not engine.check_mode:
                 os.unlink(path)
     elif current != before:
         engine.commands.append('restore %s' % path)
         if not engine.check_mode:
+            if current_link is not None:
+                os.unlink(path)
             with open(path, 'w', encoding='utf-8') as handle:
                 handle.write(before)
 
@@ -757,6 +1053,9 @@ def remove(engine, record=None, also=None):
         return None
     for unit in record.get('services', []):
         _stop_unit(engine, unit)
+    for entry in record.get('pods', []):
+        _remove_pod(engine, entry)
+    _remove_cni_leftovers(engine, record)
     for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
         _delete_marked(engine, table, comment)
     extra_topology, extra_rules = _hand_made(record, also)
@@ -815,6 +1114,7 @@ def _made_by_the_lab(record):
     return {
         'namespaces': [ns for ns in topology.get('namespaces', []) if ns['name'] not in had_ns],
         'bridges': [b for b in topology.get('bridges', []) if made(b.get('namespace'), b['name'])],
+        'vxlans': [v for v in topology.get('vxlans', []) if made(v.get('namespace'), v['name'])],
         'veth_pairs': [p for p in topology.get('veth_pairs', [])
                        if made(p.get('namespace'), p['name']) and made(p['peer'].get('namespace'), p['peer']['name'])],
         'routes': list(topology.get('routes', [])),
@@ -828,7 +1128,7 @@ def _removal_layers(*topologies):
     topology may declare each link once. The veth pairs come in layers of pairs
     that share no end, routes first; bridges and namespaces in the last layer.
     Addresses are left out: removal does not need them."""
-    pairs, namespaces, bridges, routes, seen = [], [], [], [], set()
+    pairs, namespaces, bridges, vxlans, routes, seen = [], [], [], [], [], set()
     for topology in topologies:
         for pair in topology.get('veth_pairs', []):
             item = {'name': pair['name'], 'namespace': pair.get('namespace'),
@@ -842,6 +1142,10 @@ def _removal_layers(*topologies):
             item = {'name': bridge['name'], 'namespace': bridge.get('namespace')}
             if item not in bridges:
                 bridges.append(item)
+        for vxlan in topology.get('vxlans', []):
+            item = {k: v for k, v in vxlan.items() if k in _VXLAN_KEYS + ('namespace',)}
+            if item['name'] not in [v['name'] for v in vxlans if v.get('namespace') == item.get('namespace')]:
+                vxlans.append(item)
         for route in topology.get('routes', []):
             if _key('routes', route) not in seen:
                 seen.add(_key('routes', route))
@@ -856,14 +1160,15 @@ def _removal_layers(*topologies):
                 break
         else:
             layers.append({'ends': set(ends), 'veth_pairs': [pair]})
-    out = [{'namespaces': [], 'bridges': [], 'veth_pairs': layer['veth_pairs'], 'routes': []} for layer in layers]
+    empty = {'namespaces': [], 'bridges': [], 'vxlans': [], 'veth_pairs': [], 'routes': []}
+    out = [dict(empty, veth_pairs=layer['veth_pairs']) for layer in layers]
     if not out:
-        out.append({'namespaces': [], 'bridges': [], 'veth_pairs': [], 'routes': []})
+        out.append(dict(empty))
     if routes:
         # A layer of their own, first: beside a namespace it removes, the
         # topology would check each gateway against addresses left out here.
-        out.insert(0, {'namespaces': [], 'bridges': [], 'veth_pairs': [], 'routes': routes})
-    out[-1]['namespaces'], out[-1]['bridges'] = namespaces, bridges
+        out.insert(0, dict(empty, routes=routes))
+    out[-1]['namespaces'], out[-1]['bridges'], out[-1]['vxlans'] = namespaces, bridges, vxlans
     return out
 
 

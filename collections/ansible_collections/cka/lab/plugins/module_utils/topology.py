@@ -1161,7 +1161,9 @@ def _plan_vxlans(topology, planner):
         raise TopologyError(errors)
     for vxlan in topology.vxlans:
         found = model.link(vxlan.namespace, vxlan.name)
-        if found is not None and (found.kind != 'vxlan' or found.vxlan != vxlan.vxlan):
+        # The MAC too: the other tunnel ends learn it, and one shared by two nodes loses their traffic.
+        if found is not None and (found.kind != 'vxlan' or found.vxlan != vxlan.vxlan
+                                  or (vxlan.mac is not None and found.mac != vxlan.mac)):
             planner.link_del(vxlan.namespace, vxlan.name)
             found = None
         if found is None:

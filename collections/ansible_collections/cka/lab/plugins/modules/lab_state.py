@@ -10,9 +10,14 @@ module: lab_state
 short_description: Build one stage of a lab on a lab machine, or remove what the lab made
 description:
   - The lab engine's work on the machine, in one round trip. With O(state=present) it converges what one stage of a lab
-    declares (as rendered and validated by M(cka.lab.lab_declaration)), that is the topology (namespaces, bridges, veth pairs,
-    addresses, routes, as M(cka.lab.ip_topology) does), sysctls, iptables chains and rules, files, and services run as
-    transient systemd units in their namespaces.
+    declares (as rendered and validated by M(cka.lab.lab_declaration)), that is the topology (namespaces, bridges,
+    VXLAN devices, veth pairs, addresses, routes, as M(cka.lab.ip_topology) does), sysctls, iptables chains and rules,
+    files and symbolic links, pods, and services run as transient systemd units in their namespaces.
+  - A pod is a network namespace attached by executing the CNI plugins as a container runtime does (CNI SPEC.md,
+    1.0.0), C(lo) with the loopback plugin, then the pod's network configuration list with CNI_COMMAND=ADD; the
+    result is kept in libcni's cache (C(/var/lib/cni/results)). A later run calls CHECK, and DEL then ADD when CHECK
+    fails or the configuration changed; a pod no longer declared, and every pod on removal, gets DEL (its address
+    returns to the IPAM pool) before its namespace is deleted.
   - Before anything changes it refuses, naming each problem and the command that shows it, what would break the
     machine or a student's work - a lab address overlapping one of the machine's own networks, a link of the
     lab's name that the lab did not make, a port a service needs that another program holds - and records what the
@@ -133,6 +138,7 @@ import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.cka.lab.plugins.module_utils.cni import CniError
 from ansible_collections.cka.lab.plugins.module_utils.lab_engine import Engine, EngineError, converge, remove
 from ansible_collections.cka.lab.plugins.module_utils.topology import IpCommandError, command_string
 
@@ -167,12 +173,18 @@ def main():
         module.fail_json(msg='; '.join(problems), errors=problems)
 
     bins = {name: module.get_bin_path(name, required=True) for name in ('ip', 'iptables', 'systemctl')}
+    bins['bridge'] = module.get_bin_path('bridge') or 'bridge'
 
     def run(argv):
         argv = [bins.get(argv[0], argv[0])] + list(argv[1:])
         return module.run_command(argv, environ_update={'LC_ALL': 'C'})
 
-    engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode)
+    def run_plugin(argv, env, data):
+        # A CNI plugin: its CNI_* environment and the network configuration on standard input (CNI SPEC.md).
+        return module.run_command(list(argv), environ_update=dict(env), data=data, binary_data=True)
+
+    engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode,
+                    run_plugin=run_plugin)
     try:
         if params['state'] == 'present':
             record = converge(engine, params['machine'], params['stage'], _every_stage(params['every_stage']))
@@ -187,6 +199,9 @@ def main():
                              'removes it' % (params['lab'], cmd, exc.rc, (exc.stderr or exc.stdout).strip()),
                          cmd=cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr,
                          commands=engine.commands, changed=bool(engine.commands))
+    except CniError as exc:
+        module.fail_json(msg='Lab %s: %s; a run again repairs what was done so far, a reset removes it'
+                             % (params['lab'], exc), commands=engine.commands, changed=bool(engine.commands))
     except OSError as exc:
         module.fail_json(msg='Lab %s: %s%s; a run again repairs what was done so far, a reset removes it'
                              % (params['lab'], exc.strerror or exc, ': %s' % exc.filename if exc.filename else ''),
