@@ -67,3 +67,7 @@ def run_playbook(tmp_path, ansible_env, podman_double):
         return PlaybookRun(completed, podman_calls)
 
     return run
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "nodes(*hosts): the nodes a bad input is refused on (default: every node)")

@@ -736,6 +736,19 @@ def _remove_cni_leftovers(engine, record):
     for name in record.get('cni_links', []):
         if name in present and name not in had:
             engine.change(['ip', 'link', 'del', name])
+    # portmap's chains are shared by every pod of the node and stay after each DEL (the
+    # plugins name their chains CNI-...): those that were not there before the lab go.
+    before = record.get('preexisting', {})
+    for table in ('nat', 'filter'):
+        rules, chains, _ = engine.iptables_listing(table)
+        made = [c for c in chains if c.startswith('CNI-') and c not in before.get('chains', {}).get(table, [])]
+        if not made:
+            continue
+        kept = before.get('rules', {}).get(table, [])
+        _delete_rules(engine, table, rules, [r for r in rules if (r.chain in made or r.target in made)
+                                              and r.text not in kept])
+        for chain in made:
+            engine.change(['iptables', '-w', '-t', table, '-X', chain])
     for directory in sorted(record.get('cni_dirs', []), key=lambda d: -d.count('/')):
         if os.path.isdir(directory):
             engine.change(['rm', '-rf', '--one-file-system', directory])

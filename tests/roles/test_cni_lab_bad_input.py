@@ -1,0 +1,139 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Bad input to lessons 205-214 (labs/cni_lab.yml) is refused before anything on a node changes.
+
+As in test_lab_bad_input.py: playbooks/cni-lab.yml runs as a user would, the
+bad value typed as `-e`, against three nodes of group cni_lab that are not
+local lab machines (podman is a test double that fails) and whose address
+nothing listens on. A run that stops in the validation task with a message
+naming the variable or the declaration's path, and never reached for a node,
+changed nothing. The control at the end sees the nodes reached for.
+"""
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from playbook_run import ROOT, PlaybookRun, ansible_binary
+
+PLAYBOOK = 'playbooks/cni-lab.yml'
+HOSTS = ['cni-controlplane', 'cni-node01', 'cni-node02']
+UNREACHABLE = {
+    'ansible_host': '127.0.0.1',
+    'ansible_port': 9,  # discard: nothing listens here
+    'ansible_connection': 'ssh',
+    'ansible_user': 'nobody',
+    'ansible_timeout': 5,
+    'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
+}
+INVENTORY = {'all': {'children': {'cni_lab': {'hosts': {host: dict(UNREACHABLE) for host in HOSTS}}}}}
+# Each node's address given in the lab's data (all three hosts are 127.0.0.1 in the inventory).
+NODES = [{'host': host, 'name': name, 'pod_subnet': subnet, 'address': address}
+         for host, name, subnet, address in zip(HOSTS, ['controlplane', 'node01', 'node02'],
+                                                 ['10.244.0.0/24', '10.244.1.0/24', '10.244.2.0/24'],
+                                                 ['192.0.2.10', '192.0.2.11', '192.0.2.12'])]
+PODS = [{'name': 'pod-a', 'node': 'cni-node01'}, {'name': 'pod-c', 'node': 'cni-node02', 'host_port': 30080}]
+
+VALIDATE_TASK = 'Read and validate the declaration of lab cni_lab'
+VALIDATION_TASKS = [re.escape("Validating arguments against arg spec 'main'") + '.*', re.escape(VALIDATE_TASK)]
+
+
+def is_validation_task(name):
+    return any(re.fullmatch(pattern, name) for pattern in VALIDATION_TASKS)
+
+
+def nodes(**changes):
+    """-e cni_lab_nodes as JSON: the three nodes, with `changes` ({index: {key: value}}) applied."""
+    listed = [dict(node) for node in NODES]
+    for index, change in changes.items():
+        listed[int(index.lstrip('n'))].update(change)
+    return json.dumps({'cni_lab_nodes': listed})
+
+
+def pods(*extra):
+    return json.dumps({'cni_lab_pods': PODS + list(extra)})
+
+
+@pytest.fixture
+def run_user_playbook(tmp_path, ansible_env, podman_double):
+    _, calls = podman_double
+
+    def run(*extra):
+        inventory_file = tmp_path / 'inventory.yml'
+        inventory_file.write_text(yaml.safe_dump(INVENTORY, sort_keys=False))
+        command = [ansible_binary('ansible-playbook'), '-i', str(inventory_file), PLAYBOOK, '-e', nodes()]
+        for argument in extra:
+            command += ['-e', argument]
+        completed = subprocess.run(command, cwd=ROOT, env=ansible_env, capture_output=True, text=True,
+                                   timeout=300, check=False)
+        return PlaybookRun(completed, calls.read_text().splitlines() if calls.exists() else [])
+
+    return run
+
+
+BAD_INPUT = [
+    pytest.param([nodes(n1={'pod_subnet': '10.245.1.0/24'})],
+                 [('10.245.1.0/24 is outside cni_lab_pod_subnet', 'a slice of the pod range')],
+                 id='a node slice outside the pod range'),
+    pytest.param([nodes(n2={'pod_subnet': '10.244.1.128/25'})],
+                 [('cni_lab_nodes[*].pod_subnet', 'overlap; allowed: separate slices, one per node')],
+                 id='overlapping slices'),
+    pytest.param([nodes(n2={'pod_subnet': '10.244.2.1/24'})],
+                 [('10.244.2.1/24', 'IPv4 networks in CIDR form with their host bits zero')],
+                 id='a slice with host bits set'),
+    pytest.param(['cni_lab_mode=tunnel'], [("cni_lab_mode: 'tunnel'", 'allowed: routes (lesson 211), overlay')],
+                 id='an unknown mode'),
+    pytest.param([pods({'name': 'pod-a', 'node': 'cni-node02'})],
+                 [('cni_lab_pods: two pods share a name', 'one name per pod')], id='two pods with one name'),
+    pytest.param([pods({'name': 'pod-x', 'node': 'node09'})],
+                 [('cni_lab_pods[*].node: node09 is not a node of the lab', 'cni-node01')], id='a pod on no node'),
+    pytest.param(['{"cni_lab_plugins": ["bridge", "host-local", "loopback"]}'],
+                 [('runs the plugin portmap, which the lab does not install in /opt/cni/bin',
+                   'installed there: bridge, host-local, loopback')],
+                 id='a plugin the network runs is not installed', marks=pytest.mark.nodes('cni-node01', 'cni-node02')),
+    pytest.param(['{"cni_lab_plugins": ["bridge", "host-local", "portmap", "loopback", "flannel"]}'],
+                 [('cni_lab_plugins: flannel is not a plugin of containernetworking-plugins', 'allowed: bridge')],
+                 id='a plugin Debian does not ship'),
+    pytest.param([pods({'name': 'pod_b!', 'node': 'cni-node01'})],
+                 [("machine.pods[0] (item 1 of its loop {{ my_pods }}).name: 'pod_b!' does not have the allowed form",
+                   'namespace names are')],
+                 id='a pod name that is no namespace name', marks=pytest.mark.nodes('cni-node01')),
+    pytest.param(['cni_lab_vni=0', 'cni_lab_mode=overlay'], [('machine.vxlans[0].vni', '0')], id='VNI 0'),
+    pytest.param(['cni_lab_vxlan=vxlan-much-too-long', 'cni_lab_mode=overlay'],
+                 [("'vxlan-much-too-long'", 'Linux interface names are 1-15 characters')],
+                 id='an overlay device name too long'),
+    pytest.param(['{"cni_lab_pods": [{"name": "pod-a", "node": "cni-node01", "host_port": 70000}]}'],
+                 [('port_mappings[0].hostPort', '70000')], id='a published port out of range',
+                 marks=pytest.mark.nodes('cni-node01')),
+]
+
+
+@pytest.mark.parametrize('extra, named', BAD_INPUT)
+def test_bad_input_is_refused_before_anything_changes(request, run_user_playbook, extra, named):
+    """Refused on the nodes whose declaration it spoils (marked `nodes`, else all), and no node reached."""
+    marker = request.node.get_closest_marker('nodes')
+    run = run_user_playbook(*extra)
+
+    for host in marker.args if marker else HOSTS:
+        run.assert_refused_in_validation(host, VALIDATE_TASK, named, is_validation_task)
+    assert not run.reached_for_a_host(), run.explain()
+
+
+@pytest.mark.parametrize('extra', [
+    pytest.param([], id='routes mode'),
+    pytest.param(['cni_lab_mode=overlay'], id='overlay mode'),
+    pytest.param(['cni_lab_state=absent'], id='a reset'),
+])
+def test_valid_input_gets_past_validation_and_reaches_for_the_nodes(run_user_playbook, extra):
+    """The control: the same harness sees the nodes reached for, so the tests above can fail."""
+    run = run_user_playbook(*extra)
+    explain = run.explain()
+
+    for host in HOSTS:
+        assert run.failed_tasks(host) == [], explain
+        assert VALIDATE_TASK in run.tasks_run(host), explain
+    assert run.reached_for_a_host(), explain
+    assert run.podman_calls == [], explain
