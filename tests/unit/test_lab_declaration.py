@@ -460,3 +460,77 @@ def test_a_refused_address_brings_no_false_problems_with_it():
     errors = validate(decl)
 
     assert [e.split(':', 1)[0] for e in errors] == ['machine.veth_pairs[2].addresses[0]'], errors
+
+
+def with_pod(decl, machine, **pod):
+    machine['files'].append({'path': '/etc/cni/net.d/10-podnet.conflist', 'format': 'json', 'content': (
+        '{"cniVersion": "1.0.0", "name": "podnet", "plugins": [{"type": "bridge", "ipam": {"type": "host-local"}},'
+        ' {"type": "portmap"}]}')})
+    for plugin in ('bridge', 'host-local', 'portmap', 'loopback'):
+        machine['files'].append({'path': '/opt/cni/bin/' + plugin, 'link': '/usr/lib/cni/' + plugin})
+    machine['pods'] = [dict({'name': 'pod-a', 'network': '/etc/cni/net.d/10-podnet.conflist'}, **pod)]
+
+
+def test_a_pod_on_a_declared_network_whose_plugins_are_installed_is_accepted():
+    assert validate(changed(with_pod)) == []
+
+
+def test_a_pod_counts_as_a_namespace_for_services_and_probes():
+    def edit(decl, machine):
+        with_pod(decl, machine)
+        machine['services'][0]['namespace'] = 'pod-a'
+        machine['services'][0]['listen'][0]['address'] = '0.0.0.0'
+        decl['probes'].append({'name': 'a pod reaches another', 'pod': {'from': 'pod-a', 'to': 'pod-x', 'port': 80}})
+    assert validate(changed(edit)) == []
+
+
+def test_a_pod_whose_network_runs_a_plugin_the_lab_does_not_install_is_refused():
+    def edit(decl, machine):
+        with_pod(decl, machine)
+        machine['files'] = [f for f in machine['files'] if f['path'] != '/opt/cni/bin/portmap']
+    assert_refused(changed(edit), 'machine.pods[0].network', 'runs the plugin portmap',
+                   'installed there: bridge, host-local, loopback')
+
+
+def test_a_pod_on_an_undeclared_network_is_refused():
+    assert_refused(changed(lambda d, m: with_pod(d, m, network='/etc/cni/net.d/99-other.conflist')),
+                   "machine.pods[0].network: '/etc/cni/net.d/99-other.conflist' is not a file declared")
+
+
+def test_two_pods_with_one_name_and_a_pod_named_as_a_namespace_are_refused():
+    def edit(decl, machine):
+        with_pod(decl, machine)
+        machine['pods'] += [dict(machine['pods'][0]), dict(machine['pods'][0], name='red')]
+    errors = assert_refused(changed(edit), "machine.pods[1].name: 'pod-a' is declared twice")
+    assert any("machine.pods[2].name: 'red' is also declared in machine.namespaces" in e for e in errors), errors
+
+
+def test_a_port_published_twice_on_a_node_is_refused():
+    def edit(decl, machine):
+        with_pod(decl, machine, port_mappings=[{'hostPort': 8080, 'containerPort': 80}])
+        machine['pods'].append(dict(machine['pods'][0], name='pod-b'))
+    assert_refused(changed(edit), 'machine.pods[1].port_mappings[0].hostPort: 8080/tcp is already published')
+
+
+def test_a_file_is_content_or_a_link_not_both():
+    assert_refused(changed(lambda d, m: m['files'][0].update(link='/usr/lib/cni/bridge')),
+                   'machine.files[0]', 'exactly one of content or link')
+
+
+def test_a_json_file_that_is_not_json_is_refused():
+    assert_refused(changed(lambda d, m: m['files'][0].update(format='json')),
+                   'machine.files[0].content: is not JSON')
+
+
+def test_a_vxlan_with_a_bad_remote_or_its_own_address_among_the_remotes_is_refused():
+    def edit(decl, machine):
+        machine['vxlans'] = [{'name': 'vxlan0', 'vni': 1, 'dev': 'eth0', 'local': '10.0.0.1',
+                              'remotes': ['10.0.0.1', '10.0.0.300']}]
+    errors = assert_refused(changed(edit), "machine.vxlans[0].remotes[1]: '10.0.0.300' is not an IP address")
+    assert any('machine.vxlans[0].remotes: holds the local address 10.0.0.1' in e for e in errors), errors
+
+
+@pytest.mark.parametrize('vni', [0, 16777216])
+def test_a_vni_out_of_range_is_refused(vni):
+    assert_refused(changed(lambda d, m: m.update(vxlans=[{'name': 'vxlan0', 'vni': vni, 'dev': 'eth0'}])),
+                   'machine.vxlans[0].vni', str(vni))

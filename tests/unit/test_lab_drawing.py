@@ -270,3 +270,29 @@ def test_the_action_draws_each_stage_once_and_rewrites_only_what_changed(tmp_pat
 def test_the_action_refuses_what_is_not_a_whole_declaration(tmp_path):
     result = run_action({'declaration': {'machine': {}}, 'dest': str(tmp_path)})
     assert result['failed'] is True and 'whole rendered declaration' in result['msg']
+
+
+NODE = {
+    'files': [{'path': '/etc/cni/net.d/10-podnet.conflist', 'format': 'json', 'content': json.dumps({
+        'cniVersion': '1.0.0', 'name': 'podnet', 'plugins': [
+            {'type': 'bridge', 'bridge': 'cni0', 'isGateway': True,
+             'ipam': {'type': 'host-local', 'ranges': [[{'subnet': '10.244.1.0/24', 'gateway': '10.244.1.1'}]]}},
+            {'type': 'portmap', 'capabilities': {'portMappings': True}}]})}],
+    'pods': [{'name': 'pod-a', 'network': '/etc/cni/net.d/10-podnet.conflist', 'subnet': '10.244.1.0/24'}],
+    'vxlans': [{'name': 'vxlan0', 'vni': 1, 'dev': 'eth0', 'dstport': 4789, 'remotes': ['10.213.0.32'],
+                'addresses': ['10.244.1.0/32']}],
+    'routes': [{'dst': '10.244.2.0/24', 'via': '10.244.2.0', 'dev': 'vxlan0', 'onlink': True}],
+}
+
+
+def test_a_node_shows_its_pods_on_the_bridge_their_network_makes_and_its_vxlan():
+    decl = dict(stage_of(NODE), node='node01')
+    picture = drawing(decl)
+
+    assert 'pod pod-a' in picture['boxes']
+    assert ['eth0', '(CNI ADD, network podnet)', 'an address of 10.244.1.0/24'] in picture['boxes']['pod pod-a']
+    assert ['cni0', 'bridge', '10.244.1.1/24'] in picture['boxes'][HOST]
+    assert ['vxlan0', 'vxlan, VNI 1, UDP 4789 over eth0', 'to 10.213.0.32', '10.244.1.0/32'] in picture['boxes'][HOST]
+    assert ('solid', ((HOST, 'cni0'), ('pod pod-a', 'eth0'))) in picture['edges']
+    assert '10.244.2.0/24 via 10.244.2.0 dev vxlan0 onlink' in picture['headings'][HOST]
+    assert 'node node01' in ' '.join(picture['title'])

@@ -95,7 +95,8 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
 
         _argv_words(machine)
-        whole = {key: source[key] for key in ('lab', 'lesson', 'title', 'group', 'guide', 'stages') if key in source}
+        whole = {key: source[key] for key in ('lab', 'lesson', 'title', 'group', 'guide', 'nodes', 'stages')
+                 if key in source}
         whole.update(name=variables.get(lab + '_name', lab.replace('_', '-')), stage=stage, machine=machine,
                      probes=probes)
         errors = [self._explain(error, origins) for error in validate(whole)]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 from ansible.plugins.action import ActionBase
@@ -42,12 +43,16 @@ def _write(path, content):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(('declaration', 'dest'))
+    _VALID_ARGS = frozenset(('declaration', 'dest', 'node'))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         declaration = self._task.args.get('declaration')
         dest = self._task.args.get('dest')
+        node = self._task.args.get('node')
+        if node is not None and (not isinstance(node, str) or not re.match(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$', node)):
+            return dict(result, failed=True, msg="node: %r is not usable in a file name; allowed: letters, digits, "
+                                                 "'.', '_' and '-', like node01" % (node,))
         if not isinstance(declaration, dict) or not isinstance(declaration.get('machine'), dict) \
                 or not declaration.get('stages') or not declaration.get('lab'):
             return dict(result, failed=True,
@@ -59,6 +64,8 @@ class ActionModule(ActionBase):
         files, changed = [], []
         for stage in declaration['stages']:
             selected = select_stage(declaration, stage)
+            if node:
+                selected['node'] = node
             try:
                 svg = to_svg(to_dot(selected))
             except ExecutableNotFound:  # a RuntimeError: before the next
@@ -70,7 +77,7 @@ class ActionModule(ActionBase):
                 stderr = exc.stderr.decode('utf-8', 'replace') if isinstance(exc.stderr, bytes) else exc.stderr
                 return dict(result, failed=True, msg='dot could not draw stage %s of lab %s: %s'
                             % (stage, declaration['lab'], (stderr or str(exc)).strip()))
-            path = os.path.join(dest, '%s-%s.svg' % (declaration['lab'], stage))
+            path = os.path.join(dest, '%s-%s%s.svg' % (declaration['lab'], node + '-' if node else '', stage))
             files.append(path)
             try:
                 with open(path, 'rb') as handle:

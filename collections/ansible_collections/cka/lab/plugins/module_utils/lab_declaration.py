@@ -73,6 +73,7 @@ SCHEMA = {
         'title': {'type': 'string', 'minLength': 1},
         'group': {'type': 'string', 'minLength': 1},
         'guide': {'type': 'string'},
+        'nodes': {'type': 'boolean'},
         'name': {'type': 'string', 'pattern': SLUG},
         'stages': {'type': 'array', 'items': {'type': 'string', 'pattern': STAGE}, 'minItems': 1,
                    'uniqueItems': True},

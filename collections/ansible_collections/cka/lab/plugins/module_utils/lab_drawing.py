@@ -52,6 +52,7 @@ The DOT text is built with the ``graphviz`` Python package (https://graphviz.rea
 """
 from __future__ import annotations
 
+import json
 import textwrap
 
 try:
@@ -72,6 +73,7 @@ _HOST_CLUSTER = {'style': 'rounded,filled', 'fillcolor': '#eef3f8', 'color': '#4
 _NS_CLUSTER = {'style': 'rounded,filled', 'fillcolor': '#fbf7ee', 'color': '#9c7a3c', 'penwidth': '1.2'}
 _BRIDGE = {'shape': 'box', 'style': 'filled,bold', 'fillcolor': '#cfe2f3', 'color': '#2f5d8a'}
 _VETH = {'shape': 'box', 'style': 'rounded,filled', 'fillcolor': '#ffffff', 'color': '#555555'}
+_VXLAN = {'shape': 'box', 'style': 'filled,bold,dashed', 'fillcolor': '#e2f0d9', 'color': '#3c7a3c'}
 _NOTE = {'shape': 'note', 'style': 'filled', 'fillcolor': '#f4f4f4', 'color': '#888888', 'fontsize': '10'}
 _EMPTY = {'shape': 'plaintext', 'fontcolor': '#777777'}
 _PAIR_EDGE = {'penwidth': '2.2', 'color': '#333333'}
@@ -119,6 +121,8 @@ def _route(route):
         text += ' dev %s' % route['dev']
     if route.get('metric') is not None:
         text += ' metric %s' % route['metric']
+    if route.get('onlink'):
+        text += ' onlink'
     return text
 
 
@@ -137,6 +141,17 @@ def _interfaces(machine):
 
     for bridge in machine.get('bridges') or []:
         add(bridge.get('namespace'), bridge, 'bridge')
+    for vxlan in machine.get('vxlans') or []:
+        add(vxlan.get('namespace'), vxlan, 'vxlan')
+    for pod, network, bridge in _pods(machine):
+        ifname = pod.get('ifname') or 'eth0'
+        lines = ['(CNI ADD, network %s)' % network]
+        if pod.get('subnet'):
+            lines.append('an address of %s' % pod['subnet'])
+        add(pod['name'], {'name': ifname, 'lines': lines}, 'pod')
+        if bridge is not None:
+            add(ROOT, bridge, 'bridge')
+            pairs.add((_node_id(pod['name'], ifname), _node_id(ROOT, bridge['name'])))
     for pair in machine.get('veth_pairs') or []:
         peer = pair['peer']
         add(pair.get('namespace'), pair, 'veth')
@@ -152,6 +167,29 @@ def _interfaces(machine):
     return interfaces, sorted(pairs), sorted(ports)
 
 
+def _pods(machine):
+    """(pod, network name, the bridge its network's bridge plugin makes or None) for each pod; the bridge as
+    an interface: its name, and the gateway of its host-local range (CNI SPEC.md, plugins' README)."""
+    files = {item['path']: item for item in machine.get('files') or []}
+    out = []
+    for pod in machine.get('pods') or []:
+        try:
+            conflist = json.loads(files.get(pod['network'], {}).get('content') or '{}')
+        except ValueError:
+            conflist = {}
+        bridge = None
+        for plugin in conflist.get('plugins') or []:
+            if isinstance(plugin, dict) and plugin.get('type') == 'bridge':
+                addresses = []
+                for ranges in (plugin.get('ipam') or {}).get('ranges') or []:
+                    for item in ranges:
+                        if item.get('gateway') and item.get('subnet'):
+                            addresses.append('%s/%s' % (item['gateway'], item['subnet'].split('/')[1]))
+                bridge = {'name': plugin.get('bridge') or 'cni0', 'addresses': addresses}
+        out.append((pod, conflist.get('name', pod['network']), bridge))
+    return out
+
+
 def _segments(machine):
     """The namespaces on each layer-2 segment: a bridge with the veth pairs plugged into it (both ends), or a
     veth pair alone."""
@@ -165,6 +203,8 @@ def _segments(machine):
                    if end.get('master') is not None]
         segment = masters[0] if masters else ('pair', pair.get('namespace') or '', pair['name'])
         segments.setdefault(segment, set()).update(end.get('namespace') for end in ends)
+    for pod, _, bridge in _pods(machine):
+        segments.setdefault(('bridge', '', bridge['name'] if bridge else '?'), set()).update({ROOT, pod['name']})
     return [members for _, members in sorted(segments.items())]
 
 
@@ -206,6 +246,11 @@ def _interface_label(kind, end):
     lines = [end['name']]
     if kind == 'bridge':
         lines.append('bridge')
+    if kind == 'vxlan':
+        lines.append('vxlan, VNI %s, UDP %s over %s' % (end.get('vni'), end.get('dstport', 4789), end.get('dev')))
+        lines.extend('to %s' % remote for remote in end.get('remotes') or [])
+    if kind == 'pod':
+        lines.extend(end.get('lines') or [])
     lines.extend(end.get('addresses') or [])
     if end.get('mac'):
         lines.append(end['mac'])
@@ -233,10 +278,12 @@ def to_dot(declaration):
 
     namespaces = {ROOT}
     namespaces.update(ns['name'] for ns in machine.get('namespaces') or [])
+    namespaces.update(pod['name'] for pod in machine.get('pods') or [])
     namespaces.update(interfaces, routes, sysctls, services)
 
-    title = 'Lesson %s: %s (lab %s, stage %s)' % (declaration.get('lesson', '?'), declaration.get('title', lab),
-                                                 lab, stage)
+    title = 'Lesson %s: %s (lab %s, stage %s%s)' % (declaration.get('lesson', '?'), declaration.get('title', lab),
+                                                   lab, stage, ', node %s' % declaration['node']
+                                                   if declaration.get('node') else '')
     key = '; '.join(text for text, shown in (('thick line: a veth pair', pairs),
                                               ('dashed line: a port of a bridge', ports)) if shown)
     graph = graphviz.Graph(name='%s-%s' % (lab, stage),
@@ -244,7 +291,9 @@ def to_dot(declaration):
                            node_attr=_NODE, edge_attr=_EDGE)
 
     for namespace in _order(namespaces, machine):
-        heading = 'host (root namespace)' if namespace is ROOT else 'namespace %s' % namespace
+        pod = namespace in {p['name'] for p in machine.get('pods') or []}
+        heading = 'host (root namespace)' if namespace is ROOT else '%s %s' % ('pod' if pod else 'namespace',
+                                                                              namespace)
         lines = [heading]
         if routes.get(namespace):
             lines.append('routes:')
@@ -261,7 +310,7 @@ def to_dot(declaration):
             for name in sorted(own, key=lambda n: (own[n][0] != 'bridge', n)):
                 kind, end = own[name]
                 cluster.node(_node_id(namespace, name), graphviz.nohtml(_interface_label(kind, end)),
-                             **(_BRIDGE if kind == 'bridge' else _VETH))
+                             **(_BRIDGE if kind == 'bridge' else _VXLAN if kind == 'vxlan' else _VETH))
             if not own:
                 cluster.node(_note_id(namespace, 'empty'), '(no interfaces)', **_EMPTY)
             notes = []

@@ -26,6 +26,11 @@ options:
     description: The directory to write the pictures to; created when missing.
     type: path
     required: true
+  node:
+    description:
+      - For a lab whose machines are nodes with declarations of their own (C(nodes) in the lab file), the
+        machine drawn; the files are then C(LAB-NODE-STAGE.svg) and the title names it.
+    type: str
 attributes:
   action:
     support: full
