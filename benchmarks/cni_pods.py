@@ -19,25 +19,12 @@ Run from the checkout, after scripts/setup:
 import argparse
 import json
 import os
-import pathlib
-import shutil
 import statistics
-import subprocess
 import sys
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from labs import ansible_playbook  # benchmarks/labs.py: run one playbook from the checkout, timed
+
 NODE = "cni-node01"
-
-
-def ansible_playbook(*args):
-    exe = shutil.which("ansible-playbook", path=str(ROOT / ".venv" / "bin")) or "ansible-playbook"
-    started = time.perf_counter()
-    result = subprocess.run([exe, *args], cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit("ansible-playbook %s failed:\n%s" % (" ".join(args), result.stdout[-3000:]))
-    return elapsed, result.stdout
 
 
 def pods(count):

@@ -12,6 +12,7 @@ import json
 import pathlib
 import re
 import shutil
+import subprocess
 import sys
 
 import yaml
@@ -46,6 +47,18 @@ def role_task_names(role, tasks_file):
 
     loaded = yaml.safe_load((ROOT / 'roles' / role / 'tasks' / tasks_file).read_text())
     return [re.sub(r'\\\{\\\{.*?\\\}\\\}', '.*', re.escape(name)) for name in walk(loaded)]
+
+
+def run_playbook(playbook, inventory, directory, env, podman_calls, *extra):
+    """ansible-playbook -i INVENTORY PLAYBOOK -e EXTRA ... from the checkout, as a user types it (each of
+    `extra` one -e); `inventory` (a dict) is written to `directory`. Returns a PlaybookRun."""
+    inventory_file = pathlib.Path(directory) / 'inventory.yml'
+    inventory_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    command = [ansible_binary('ansible-playbook'), '-i', str(inventory_file), playbook]
+    for argument in extra:
+        command += ['-e', argument]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return PlaybookRun(completed, podman_calls.read_text().splitlines() if podman_calls.exists() else [])
 
 
 class PlaybookRun:

@@ -12,12 +12,10 @@ changed nothing. The control at the end sees the nodes reached for.
 
 import json
 import re
-import subprocess
 
 import pytest
-import yaml
 
-from playbook_run import ROOT, PlaybookRun, ansible_binary
+from playbook_run import run_playbook
 
 PLAYBOOK = 'playbooks/cni-lab.yml'
 HOSTS = ['cni-controlplane', 'cni-node01', 'cni-node02']
@@ -59,19 +57,9 @@ def pods(*extra):
 
 @pytest.fixture
 def run_user_playbook(tmp_path, ansible_env, podman_double):
+    """playbooks/cni-lab.yml with the three nodes' data, then each `extra` typed as one -e."""
     _, calls = podman_double
-
-    def run(*extra):
-        inventory_file = tmp_path / 'inventory.yml'
-        inventory_file.write_text(yaml.safe_dump(INVENTORY, sort_keys=False))
-        command = [ansible_binary('ansible-playbook'), '-i', str(inventory_file), PLAYBOOK, '-e', nodes()]
-        for argument in extra:
-            command += ['-e', argument]
-        completed = subprocess.run(command, cwd=ROOT, env=ansible_env, capture_output=True, text=True,
-                                   timeout=300, check=False)
-        return PlaybookRun(completed, calls.read_text().splitlines() if calls.exists() else [])
-
-    return run
+    return lambda *extra: run_playbook(PLAYBOOK, INVENTORY, tmp_path, ansible_env, calls, nodes(), *extra)
 
 
 BAD_INPUT = [

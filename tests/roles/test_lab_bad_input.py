@@ -16,12 +16,11 @@ tests can fail.
 
 import json
 import re
-import subprocess
 
 import pytest
 import yaml
 
-from playbook_run import ROOT, PlaybookRun, ansible_binary
+from playbook_run import ROOT, run_playbook
 
 PLAYBOOK = 'playbooks/netns-lab.yml'
 HOST = 'netns-unreachable'
@@ -58,18 +57,7 @@ def namespaces_with(index, **changes):
 def run_user_playbook(tmp_path, ansible_env, podman_double):
     """ansible-playbook -i INVENTORY playbooks/netns-lab.yml -e ARG ... with each `extra` typed as one -e."""
     _, calls = podman_double
-
-    def run(*extra):
-        inventory_file = tmp_path / 'inventory.yml'
-        inventory_file.write_text(yaml.safe_dump(INVENTORY, sort_keys=False))
-        command = [ansible_binary('ansible-playbook'), '-i', str(inventory_file), PLAYBOOK]
-        for argument in extra:
-            command += ['-e', argument]
-        completed = subprocess.run(command, cwd=ROOT, env=ansible_env, capture_output=True, text=True,
-                                   timeout=300, check=False)
-        return PlaybookRun(completed, calls.read_text().splitlines() if calls.exists() else [])
-
-    return run
+    return lambda *extra: run_playbook(PLAYBOOK, INVENTORY, tmp_path, ansible_env, calls, *extra)
 
 
 LONG_NAME = 'cka-' + 'x' * 226
