@@ -511,6 +511,8 @@ def converge(engine, machine, stage, every_stage=None):
 
         _converge_sysctls(engine, machine.get('sysctls', []), record)
         _converge_netfilter(engine, machine, record)
+        # Pods no longer declared go while the plugins their DEL needs are still there.
+        _detach_undeclared_pods(engine, machine, record)
         _converge_files(engine, machine.get('files', []), record)
         _converge_pods(engine, machine, record)
         for unit in [u for u in record['services'] if u not in {p[1] for p in service_plans}]:
@@ -623,7 +625,7 @@ def _attach(engine, runtime, conflist, pod, ifname, capability_args):
         except CniError as exc:
             if _portmap_ipv6_bug(exc, cached):
                 return cached.get('result')
-        _detach(engine, cached, netns)
+        _detach(engine, dict(cached, cni_path=list(runtime.bin_dirs)), netns)
     engine.commands.append('CNI ADD %s %s: CNI_CONTAINERID=%s CNI_NETNS=%s CNI_IFNAME=%s CNI_PATH=%s %s'
                            % (conflist['name'], pod['name'], pod['name'], netns, ifname,
                               ':'.join(runtime.bin_dirs), ' | '.join(_plugin_names(conflist))))
@@ -667,13 +669,18 @@ def _detach(engine, entry, netns):
     runtime.delete(conflist, entry['containerId'], netns, entry['ifName'], entry.get('capabilityArgs') or None)
 
 
-def _converge_pods(engine, machine, record):
-    pods = machine.get('pods', [])
+def _detach_undeclared_pods(engine, machine, record):
+    """DEL the recorded pods the stage no longer declares, and delete their namespaces."""
+    wanted = {pod['name'] for pod in machine.get('pods', [])}
     recorded = {entry['name']: entry for entry in record.get('pods', [])}
-    wanted = {pod['name'] for pod in pods}
     for name in [n for n in recorded if n not in wanted]:
         _remove_pod(engine, recorded.pop(name))
         record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
+
+
+def _converge_pods(engine, machine, record):
+    pods = machine.get('pods', [])
+    recorded = {entry['name']: entry for entry in record.get('pods', [])}
     if pods and 'cni_dirs' not in record:
         # What the plugins and the cache will make, noted before the first ADD.
         record['cni_dirs'] = [d for d in (CNI_STATE_DIR, engine.cni_cache_dir) if not os.path.exists(d)]
@@ -697,8 +704,8 @@ def _converge_pods(engine, machine, record):
         result = _attach(engine, runtime, conflist, pod, ifname, _capability_args(pod))
         if result is None:  # check mode
             continue
-        links = [i['name'] for i in result.get('interfaces', []) if not i.get('sandbox')]
-        record['cni_links'] = sorted(set(record.get('cni_links', [])) | set(links))
+        # The bridge the plugin made (the host ends of the pods' pairs go with their namespaces).
+        record['cni_links'] = sorted(set(record.get('cni_links', [])) | set(_cni_bridges(machine)))
         if pod.get('subnet'):
             got = [ipaddress.ip_interface(ip['address']) for ip in result.get('ips', [])]
             if not any(i.ip in ipaddress.ip_network(pod['subnet']) for i in got):
