@@ -14,11 +14,14 @@ import subprocess
 
 FILE_TREES = ["/etc", "/opt", "/srv", "/usr/local", "/var/lib", "/run/netns"]
 SKIP_TREES = ["/var/lib/systemd", "/var/lib/containerd", "/var/lib/apt", "/var/lib/dpkg"]
-# Runtime noise: login sessions, journald, devices, systemd's credential mounts
-# (made at boot), and network-online.target, which stays active once any unit
-# that wants it (the kubelet) has started: a record of the past, not of state.
+# Runtime noise: login sessions, journald, devices, and network-online.target,
+# which stays active once any unit that wants it (the kubelet) has started: a
+# record of the past, not of state. Mount units are left to `mounts` below:
+# systemd follows /proc/self/mountinfo with a rate limit (systemd 248 and
+# later), so right after a reset that deleted several namespaces it may still
+# list run-netns.mount as active for a moment, when /run/netns is gone.
 UNIT_NOISE = re.compile(r"^(session-\d+\.scope|user@\d+\.service|user-runtime-dir@\d+\.service|user-\d+\.slice|"
-                        r"systemd-journald.*|sys-.*\.device|dev-.*\.device|run-credentials-.*\.mount|"
+                        r"systemd-journald.*|sys-.*\.device|dev-.*\.device|.*\.mount|"
                         r"network-online\.target)$")
 
 
@@ -81,6 +84,14 @@ def units():
     return sorted(states), sorted(line.split()[0] + " " + line.split()[1] for line in files if line.strip())
 
 
+def mounts():
+    """The mount points of the machine's mount namespace, as the kernel lists them (proc(5), mountinfo),
+    without systemd's credential mounts (made at boot)."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    return sorted({p for p in points if not p.startswith("/run/credentials/")})
+
+
 def files():
     found = {}
     for tree in FILE_TREES:
@@ -109,6 +120,7 @@ def main():
         "sysctl": {name: open("/proc/sys/" + name.replace(".", "/")).read().strip()
                    for name in ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding")},
         "units": active,
+        "mounts": mounts(),
         "unit_files": unit_files,
         "files": files(),
     }
