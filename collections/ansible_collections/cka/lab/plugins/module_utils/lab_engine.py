@@ -370,12 +370,31 @@ def new_record(engine, stage, every_stage=None):
             value = engine.sysctl_get(None, item['name'])
             if value is not None:
                 sysctls.append({'namespace': None, 'name': item['name'], 'before': value})
+    # The root namespace's routes, and which of the paths any stage declares (files, their directories,
+    # the CNI plugins' state) existed: a reset may remove a student's route or file, never the machine's.
+    _, out, _ = engine.read(['ip', '-j', 'route', 'show'])
+    routes = sorted({_route_words(item.get('dst'), item.get('gateway')) for item in json.loads(out or '[]')})
+    paths = {}
+    for item in (every_stage or {}).get('files', []):
+        path = item['path']
+        while path not in ('/', '') and path not in paths:
+            paths[path] = os.path.lexists(path)
+            path = os.path.dirname(path)
+    if (every_stage or {}).get('pods'):
+        for path in (CNI_STATE_DIR, engine.cni_cache_dir):
+            paths[path] = os.path.lexists(path)
     return {'version': RECORD_VERSION, 'lab': engine.lab, 'name': engine.mark, 'stage': stage,
             'run_netns_existed': os.path.isdir(engine.netns_dir),
             'preexisting': {'namespaces': namespaces, 'links': links, 'rules': rules, 'chains': chains,
-                            'sysctls': sysctls},
+                            'sysctls': sysctls, 'routes': routes, 'paths': paths},
             'topology': {kind: [] for kind in _TOPOLOGY_KINDS},
             'sysctls': [], 'chains': [], 'tables': [], 'files': [], 'services': []}
+
+
+def _route_words(dst, via):
+    """A root-namespace route as `DST via GATEWAY`, `default` for 0.0.0.0/0, for comparing with the snapshot."""
+    dst = 'default' if dst in (None, 'default', '0.0.0.0/0', '::/0') else dst
+    return '%s via %s' % (dst, via) if via else dst
 
 
 def _hand_made(record, also):
@@ -403,7 +422,12 @@ def _hand_made(record, also):
         rule = parse_rule(item['table'], item['rule'])
         if not any(parse_rule(item['table'], text) == rule for text in before['rules'].get(item['table'], [])):
             rules.append(rule)
-    return {'namespaces': namespaces, 'bridges': bridges, 'vxlans': vxlans, 'veth_pairs': pairs, 'routes': []}, rules
+    # Root-namespace routes a stage declares that the machine did not have (records older than
+    # `preexisting.routes` leave them alone).
+    routes = [r for r in also.get('routes', []) if r.get('namespace') is None and 'routes' in before
+              and _route_words(r['dst'], r.get('via')) not in before['routes']]
+    return {'namespaces': namespaces, 'bridges': bridges, 'vxlans': vxlans, 'veth_pairs': pairs,
+            'routes': routes}, rules
 
 
 def converge(engine, machine, stage, every_stage=None):
@@ -735,12 +759,81 @@ def _remove_pod(engine, entry):
         engine.change(['ip', 'netns', 'del', entry['name']])
 
 
-def _remove_cni_leftovers(engine, record):
+def _remove_hand_made_pods(engine, record, also):
+    """Pods of the lab's names a student attached by hand (not in the record, not on the machine before the
+    lab): the processes in each stopped, the pod deleted with CNI DEL through the network the lab declares
+    (without a cache entry, as a runtime that lost it: the plugins clean up what they find), its namespace
+    deleted."""
+    before = record.get('preexisting')
+    if before is None:
+        return
+    ours = {entry['name'] for entry in record.get('pods', [])}
+    files = {item['path']: item for item in also.get('files', [])}
+    for pod in also.get('pods', []):
+        name = pod['name']
+        if name in ours or name in before['namespaces'] or engine.netns_inode(name) is None:
+            continue
+        _stop_processes_in(engine, name)
+        try:
+            conflist = parse_conflist(files.get(pod['network'], {}).get('content') or '', pod['network'])
+            runtime = engine.cni(pod.get('cni_path'))
+            netns = os.path.join(engine.netns_dir, name)
+            for network, ifname in ((conflist, pod.get('ifname') or 'eth0'),
+                                    (_loopback_conflist(conflist['cniVersion']), 'lo')):
+                if not runtime.missing_plugins(network):
+                    engine.commands.append('CNI DEL %s %s (made by hand): CNI_CONTAINERID=%s CNI_IFNAME=%s %s'
+                                           % (network['name'], name, name, ifname,
+                                              ' | '.join(reversed(_plugin_names(network)))))
+                    runtime.delete(network, name, netns, ifname)
+        except CniError:
+            pass  # its namespace goes all the same, and with it the pod's end of the pair
+        engine.change(['ip', 'netns', 'del', name])
+
+
+def _stop_processes_in(engine, namespace):
+    """Stop what runs in a namespace the lab removes (a server a student started there): SIGTERM, then
+    SIGKILL for what is still there after a second (ip-netns(8): `ip netns pids`)."""
+    for signal in ('TERM', 'KILL'):
+        _, out, _ = engine.read(['ip', 'netns', 'pids', namespace], ok=(0, 1, 255))
+        pids = out.split()
+        if not pids:
+            return
+        engine.change(['kill', '-' + signal] + pids)
+        if engine.check_mode:
+            return
+        for _ in range(10):
+            if not engine.read(['ip', 'netns', 'pids', namespace], ok=(0, 1, 255))[1].split():
+                return
+            engine.sleep(0.1)
+
+
+def _remove_hand_made_files(engine, record, also):
+    """Files and links at paths the lab declares that a student made by hand (not written by the lab, not
+    on the machine before it), then the directories made for them, deepest first, once empty."""
+    before = record.get('preexisting', {}).get('paths')
+    if before is None:
+        return
+    recorded = {entry['path'] for entry in record.get('files', [])}
+    for item in also.get('files', []):
+        path = item['path']
+        if path not in recorded and before.get(path) is False and os.path.lexists(path):
+            engine.commands.append('rm %s' % path)
+            if not engine.check_mode:
+                os.unlink(path)
+    for directory in sorted((p for p, existed in before.items() if not existed), key=lambda p: -p.count('/')):
+        if os.path.isdir(directory) and not os.path.islink(directory) and not os.listdir(directory):
+            engine.commands.append('rmdir %s' % directory)
+            if not engine.check_mode:
+                os.rmdir(directory)
+
+
+def _remove_cni_leftovers(engine, record, also=None):
     """After the last pod: the links the plugins made (the bridge) and the state directories they made."""
     had = set(record.get('preexisting', {}).get('links', []))
     _, out, _ = engine.read(['ip', '-j', 'link', 'show'])
     present = {item['ifname'] for item in json.loads(out or '[]')}
-    for name in record.get('cni_links', []):
+    # The bridges of the networks a stage declares, made by a student's pods too.
+    for name in sorted(set(record.get('cni_links', [])) | set(_cni_bridges(also or {}))):
         if name in present and name not in had:
             engine.change(['ip', 'link', 'del', name])
     # portmap's chains are shared by every pod of the node and stay after each DEL (the
@@ -756,7 +849,12 @@ def _remove_cni_leftovers(engine, record):
                                               and r.text not in kept])
         for chain in made:
             engine.change(['iptables', '-w', '-t', table, '-X', chain])
-    for directory in sorted(record.get('cni_dirs', []), key=lambda d: -d.count('/')):
+    before_paths = record.get('preexisting', {}).get('paths', {})
+    made = set(record.get('cni_dirs', [])) | {d for d in (CNI_STATE_DIR, engine.cni_cache_dir)
+                                              if before_paths.get(d) is False}
+    if engine.cni_cache_dir.startswith(CNI_STATE_DIR + '/') and CNI_STATE_DIR in made:
+        made.discard(engine.cni_cache_dir)
+    for directory in sorted(made, key=lambda d: -d.count('/')):
         if os.path.isdir(directory):
             engine.change(['rm', '-rf', '--one-file-system', directory])
 
@@ -1075,7 +1173,8 @@ def remove(engine, record=None, also=None):
         _stop_unit(engine, unit)
     for entry in record.get('pods', []):
         _remove_pod(engine, entry)
-    _remove_cni_leftovers(engine, record)
+    _remove_hand_made_pods(engine, record, also or {})
+    _remove_cni_leftovers(engine, record, also or {})
     for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
         _delete_marked(engine, table, comment)
     extra_topology, extra_rules = _hand_made(record, also)
@@ -1092,6 +1191,7 @@ def remove(engine, record=None, also=None):
     for chain in record.get('chains', []) + [c for c in hand_chains if c not in record.get('chains', [])]:
         _drop_chain(engine, chain['table'], chain['chain'], comment)
     _restore_files(engine, record.get('files', []))
+    _remove_hand_made_files(engine, record, also or {})
     restored = set()
     # What the machine had before the lab's first build comes first: a value
     # noted later may be one a student set by hand in between.
