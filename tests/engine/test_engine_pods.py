@@ -302,7 +302,8 @@ def test_a_reset_detaches_every_pod_and_puts_the_sandbox_back_as_it_was(pods_sce
         ['DEL', 'portmap', 'pod-a', 'eth0'], ['DEL', 'bridge', 'pod-a', 'eth0'], ['DEL', 'loopback', 'pod-a', 'lo'],
         ['DEL', 'portmap', 'pod-b', 'eth0'], ['DEL', 'bridge', 'pod-b', 'eth0'], ['DEL', 'loopback', 'pod-b', 'lo']]
     assert result['plugins']['failed'] == []
-    assert result['after'] == result['before']
+    # The work tree holds the student's own cache (kept where the student put it).
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)
     assert result['after']['listing']['nat'] == ['-P PREROUTING ACCEPT', '-P INPUT ACCEPT', '-P OUTPUT ACCEPT',
                                                  '-P POSTROUTING ACCEPT']
     assert result['after']['var_lib'] == [] and result['after']['work'] == ['var', 'var/lib']
@@ -320,7 +321,8 @@ def test_check_mode_on_a_fresh_sandbox_plans_the_pods_and_changes_nothing(pods_s
         result['bin'] = bin_dir()
     ''')
 
-    assert result['after'] == result['before']
+    # The work tree holds the student's own cache (kept where the student put it).
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)
     assert result['plugins'] == {'runs': [], 'failed': []}
     planned, bin_dir = result['planned'], result['bin']
     for pod in ('pod-a', 'pod-b'):
@@ -354,7 +356,8 @@ def test_a_network_running_a_plugin_not_installed_is_refused_before_any_change(p
         assert any(e.startswith('pod %s: the plugin portmap (run by ' % pod) and 'not installed in %s' % bin_dir in e
                    for e in result['error']), result['error']
     assert not [e for e in result['error'] if 'portmap' not in e], result['error']
-    assert result['after'] == result['before']
+    # The work tree holds the student's own cache (kept where the student put it).
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)
     assert result['plugins'] == {'runs': [], 'failed': []}
     assert result['record'] is None
 
@@ -372,7 +375,8 @@ def test_a_file_linking_to_a_missing_target_is_refused_before_any_change(pods_sc
 
     assert result['error'] == ['file %s/flannel: links to /usr/lib/cni/flannel, which this machine does not have '
                                '(see: ls -l /usr/lib/cni)' % result['bin']]
-    assert result['after'] == result['before']
+    # The work tree holds the student's own cache (kept where the student put it).
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)
     assert result['plugins'] == {'runs': [], 'failed': []}
     assert result['record'] is None
 
@@ -400,4 +404,55 @@ def test_back_to_a_stage_without_pods_nor_plugins_detaches_the_pods_first(pods_s
     ignored = {'work': None, '/run/netns': None}
     assert dict(result['at start'], **ignored) == dict(result['before'], **ignored)
     assert result['reset error'] is None, result['reset error']
-    assert result['after'] == result['before']
+    # The work tree holds the student's own cache (kept where the student put it).
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)
+
+
+def test_a_pod_attached_by_hand_without_the_cache_is_taken_over(pods_scenario):
+    """A student's pod (ADD run by hand: no entry in the runtime's cache) under the lab's name: a build DELs
+    that attachment, as a runtime that lost its cache would, then ADDs its own."""
+    result = pods_scenario('''
+        machine = pod_machine()
+        build_pods(machine)
+        os.unlink(os.path.join(CACHE_DIR, 'podnet-pod-a-eth0'))
+        result['build'], result['error'] = attempt(build_pods, machine)
+        result['address'] = pod_address('pod-a')
+        result['leases'] = sorted(lease_of(address) for address in leases())
+        result['again'] = build_pods(machine)
+    ''')
+
+    assert result['error'] is None, result['error']
+    assert steps(result['build']) == ['CNI DEL podnet pod-a (attached by hand)', 'CNI ADD podnet pod-a']
+    assert in_slice(result['address'])
+    assert result['leases'] == [['pod-a', 'eth0'], ['pod-b', 'eth0']]
+    assert changes(result['again']) == []
+
+
+def test_a_reset_removes_a_pod_a_student_attached_by_hand(pods_scenario):
+    """The lab built without pods (a start stage), then a student's pod of the lab's name, attached with the
+    plugins by hand (no cache) and running a process: a reset stops the process, DELs the pod through the
+    declared network (its lease goes), deletes its namespace, and the bridge the plugin made."""
+    result = pods_scenario('''
+        before = sandbox_state()
+        build_pods(pod_machine(pods=()), every_stage=pod_machine())
+        sh('ip netns add pod-a')
+        runtime = engine_driver._engine_module().Runtime(run_plugin, bin_dirs=(bin_dir(),),
+                                                         cache_dir=work_path('student-cache'))
+        runtime.add(conflist(), 'pod-a', '/run/netns/pod-a', 'eth0')
+        sleeper = subprocess.Popen(['ip', 'netns', 'exec', 'pod-a', 'sleep', '300'])
+        result['leases before'] = sorted(leases())
+        result['reset'] = reset_pods(also=pod_machine())
+        sh('sleep 0.2')
+        result['sleeper'] = sleeper.poll()
+        result['after'] = sandbox_state()
+        result['before'] = before
+        result['leases after'] = leases()
+    ''')
+
+    assert len(result['leases before']) == 1
+    assert any(c.startswith('CNI DEL podnet pod-a (made by hand)') for c in result['reset']), result['reset']
+    assert 'ip netns del pod-a' in result['reset'] and 'ip link del cni0' in result['reset']
+    assert result['sleeper'] is not None, 'the process in the pod still runs'
+    assert result['leases after'] in ([], None)
+    # The work tree holds the student's own cache (kept where the student put it).
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)

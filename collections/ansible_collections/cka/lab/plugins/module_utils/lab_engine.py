@@ -650,6 +650,14 @@ def _attach(engine, runtime, conflist, pod, ifname, capability_args):
             if _portmap_ipv6_bug(exc, cached):
                 return cached.get('result')
         _detach(engine, dict(cached, cni_path=list(runtime.bin_dirs)), netns)
+    elif ifname != 'lo' and engine.netns_inode(pod['name']) is not None \
+            and engine.read(['ip', '-n', pod['name'], 'link', 'show', ifname], ok=(0, 1, 255))[0] == 0:
+        # Attached by hand (no cache entry): DEL it as a runtime that lost its cache would, the plugins
+        # cleaning up what they find, so that the ADD below does not meet an interface of that name.
+        engine.commands.append('CNI DEL %s %s (attached by hand): CNI_CONTAINERID=%s CNI_IFNAME=%s %s'
+                               % (conflist['name'], pod['name'], pod['name'], ifname,
+                                  ' | '.join(reversed(_plugin_names(conflist)))))
+        runtime.delete(conflist, pod['name'], netns, ifname, capability_args or None)
     engine.commands.append('CNI ADD %s %s: CNI_CONTAINERID=%s CNI_NETNS=%s CNI_IFNAME=%s CNI_PATH=%s %s'
                            % (conflist['name'], pod['name'], pod['name'], netns, ifname,
                               ':'.join(runtime.bin_dirs), ' | '.join(_plugin_names(conflist))))
