@@ -725,7 +725,9 @@ def _converge_pods(engine, machine, record):
         if entry is not None and (entry['network_name'], entry['ifname']) != (conflist['name'], ifname):
             # Attached to another network (or interface) before: that attachment goes first.
             _detach_recorded(engine, entry)
-        made_netns = entry['made_netns'] if entry is not None else engine.netns_inode(pod['name']) is None
+        # The pod's namespace is the lab's unless the machine had it before the lab (a student's, made
+        # after the first build, goes with the pod).
+        made_netns = pod['name'] not in record.get('preexisting', {}).get('namespaces', [])
         recorded[pod['name']] = {'name': pod['name'], 'network': pod['network'], 'network_name': conflist['name'],
                                  'ifname': ifname, 'cni_path': cni_path, 'made_netns': made_netns,
                                  'cni_version': conflist['cniVersion']}
@@ -761,9 +763,11 @@ def _detach_recorded(engine, entry):
 
 
 def _remove_pod(engine, entry):
-    """DEL the pod's attachments (its address goes back to the pool), then its namespace if the lab made it."""
+    """DEL the pod's attachments (its address goes back to the pool), then, if the lab made it, stop what
+    still runs in its namespace and delete it."""
     _detach_recorded(engine, entry)
     if entry.get('made_netns', True) and engine.netns_inode(entry['name']) is not None:
+        _stop_processes_in(engine, entry['name'])
         engine.change(['ip', 'netns', 'del', entry['name']])
 
 
