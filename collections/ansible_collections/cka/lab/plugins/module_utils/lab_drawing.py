@@ -281,9 +281,9 @@ def to_dot(declaration):
     namespaces.update(pod['name'] for pod in machine.get('pods') or [])
     namespaces.update(interfaces, routes, sysctls, services)
 
+    node = ', node %s' % declaration['node'] if declaration.get('node') else ''
     title = 'Lesson %s: %s (lab %s, stage %s%s)' % (declaration.get('lesson', '?'), declaration.get('title', lab),
-                                                   lab, stage, ', node %s' % declaration['node']
-                                                   if declaration.get('node') else '')
+                                                   lab, stage, node)
     key = '; '.join(text for text, shown in (('thick line: a veth pair', pairs),
                                               ('dashed line: a port of a bridge', ports)) if shown)
     graph = graphviz.Graph(name='%s-%s' % (lab, stage),
@@ -291,9 +291,8 @@ def to_dot(declaration):
                            node_attr=_NODE, edge_attr=_EDGE)
 
     for namespace in _order(namespaces, machine):
-        pod = namespace in {p['name'] for p in machine.get('pods') or []}
-        heading = 'host (root namespace)' if namespace is ROOT else '%s %s' % ('pod' if pod else 'namespace',
-                                                                              namespace)
+        kind = 'pod' if namespace in {p['name'] for p in machine.get('pods') or []} else 'namespace'
+        heading = 'host (root namespace)' if namespace is ROOT else '%s %s' % (kind, namespace)
         lines = [heading]
         if routes.get(namespace):
             lines.append('routes:')

@@ -857,8 +857,8 @@ def _remove_cni_leftovers(engine, record, also=None):
         if not made:
             continue
         kept = before.get('rules', {}).get(table, [])
-        _delete_rules(engine, table, rules, [r for r in rules if (r.chain in made or r.target in made)
-                                              and r.text not in kept])
+        doomed = [r for r in rules if (r.chain in made or r.target in made) and r.text not in kept]
+        _delete_rules(engine, table, rules, doomed)
         for chain in made:
             engine.change(['iptables', '-w', '-t', table, '-X', chain])
     before_paths = record.get('preexisting', {}).get('paths', {})
