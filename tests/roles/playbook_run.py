@@ -26,6 +26,17 @@ echo "podman test double: refusing to run podman $*" >&2
 exit 125
 '''
 
+# Connection settings of a host nobody can reach (nothing listens on port 9, discard): a bad-input test's
+# inventory, where any task that reached for the host would end UNREACHABLE.
+UNREACHABLE_HOST = {
+    'ansible_host': '127.0.0.1',
+    'ansible_port': 9,  # discard: nothing listens here
+    'ansible_connection': 'ssh',
+    'ansible_user': 'nobody',
+    'ansible_timeout': 5,
+    'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
+}
+
 # What a task that reached for a host over SSH leaves in the output.
 SSH_TRACES = ('UNREACHABLE', 'Failed to connect to the host via ssh', 'ssh: connect to host')
 

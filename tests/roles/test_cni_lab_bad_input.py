@@ -15,19 +15,11 @@ import re
 
 import pytest
 
-from playbook_run import run_playbook
+from playbook_run import UNREACHABLE_HOST, run_playbook
 
 PLAYBOOK = 'playbooks/cni-lab.yml'
 HOSTS = ['cni-controlplane', 'cni-node01', 'cni-node02']
-UNREACHABLE = {
-    'ansible_host': '127.0.0.1',
-    'ansible_port': 9,  # discard: nothing listens here
-    'ansible_connection': 'ssh',
-    'ansible_user': 'nobody',
-    'ansible_timeout': 5,
-    'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
-}
-INVENTORY = {'all': {'children': {'cni_lab': {'hosts': {host: dict(UNREACHABLE) for host in HOSTS}}}}}
+INVENTORY = {'all': {'children': {'cni_lab': {'hosts': {host: dict(UNREACHABLE_HOST) for host in HOSTS}}}}}
 # Each node's address given in the lab's data (all three hosts are 127.0.0.1 in the inventory).
 NODES = [{'host': host, 'name': name, 'pod_subnet': subnet, 'address': address}
          for host, name, subnet, address in zip(HOSTS, ['controlplane', 'node01', 'node02'],

@@ -20,18 +20,11 @@ import re
 import pytest
 import yaml
 
-from playbook_run import ROOT, run_playbook
+from playbook_run import ROOT, UNREACHABLE_HOST, run_playbook
 
 PLAYBOOK = 'playbooks/netns-lab.yml'
 HOST = 'netns-unreachable'
-INVENTORY = {'all': {'children': {'netns_lab': {'hosts': {HOST: {
-    'ansible_host': '127.0.0.1',
-    'ansible_port': 9,  # discard: nothing listens here
-    'ansible_connection': 'ssh',
-    'ansible_user': 'nobody',
-    'ansible_timeout': 5,
-    'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
-}}}}}}
+INVENTORY = {'all': {'children': {'netns_lab': {'hosts': {HOST: dict(UNREACHABLE_HOST)}}}}}
 
 VALIDATE_TASK = 'Read and validate the declaration of lab netns_lab'
 # Tasks that run on the controller only: ansible-core's argument-spec check of the role, and the validation.

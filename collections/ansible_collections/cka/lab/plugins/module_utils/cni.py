@@ -226,6 +226,19 @@ def parse_conflist(text, path='<conflist>'):
     return validate_conflist(data, path)
 
 
+def plugin_types(conflist):
+    """The plugin types a (validated) network configuration list runs, in order, each once: each plugin's
+    `type`, then its IPAM plugin's (`ipam.type`, which the plugin runs itself from CNI_PATH; SPEC.md, IP
+    Address Management)."""
+    types = []
+    for plugin in conflist['plugins']:
+        ipam = plugin.get('ipam')
+        for kind in (plugin['type'], ipam.get('type') if isinstance(ipam, dict) else None):
+            if kind and kind not in types:
+                types.append(kind)
+    return types
+
+
 def plugin_type_ok(kind):
     """True when a plugin type can name an executable in a directory."""
     return (isinstance(kind, str) and kind not in ('', '.', '..')
@@ -360,13 +373,11 @@ class Runtime:
         return None
 
     def missing_plugins(self, conflist):
-        """Plugin types of `conflist` that no bin dir holds, in list order, each once."""
+        """Plugin types of `conflist` that no bin dir holds, in list order, each once (the list's own plugins;
+        `plugin_types` adds the IPAM plugins they run)."""
         data, _raw = self._load(conflist)
-        missing = []
-        for plugin in data['plugins']:
-            if plugin['type'] not in missing and self.find_plugin(plugin['type']) is None:
-                missing.append(plugin['type'])
-        return missing
+        kinds = list(dict.fromkeys(plugin['type'] for plugin in data['plugins']))
+        return [kind for kind in kinds if self.find_plugin(kind) is None]
 
     # ---- the three operations
 

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import posixpath
 
+from ansible_collections.cka.lab.plugins.module_utils.cni import plugin_types
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError, parse_rule
 
 try:
@@ -470,17 +471,6 @@ def _json_file(machine, path):
     return None
 
 
-def _plugin_types(conflist):
-    """The plugin types a network configuration list runs, its IPAM plugins included (CNI SPEC.md)."""
-    types = []
-    for plugin in conflist.get('plugins', []) if isinstance(conflist, dict) else []:
-        if isinstance(plugin, dict):
-            types.append(plugin.get('type'))
-            if isinstance(plugin.get('ipam'), dict) and plugin['ipam'].get('type'):
-                types.append(plugin['ipam']['type'])
-    return types
-
-
 def _pod_errors(machine, where_stage):
     """Pods: their network a declared configuration list whose plugins the stage installs, their slice a
     network, their published ports once per node."""
@@ -504,7 +494,7 @@ def _pod_errors(machine, where_stage):
             installed = {posixpath.basename(path) for path in files
                          if posixpath.dirname(path) in cni_path}
             if installed:
-                for plugin in _plugin_types(conflist):
+                for plugin in plugin_types(conflist):
                     if plugin not in installed:
                         errors.append("%s.network: %s runs the plugin %s, which the lab does not install in %s "
                                       "(installed there: %s)%s" % (where, network, plugin, ':'.join(cni_path),

@@ -18,7 +18,6 @@ same list says what would.
 """
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import ipaddress
@@ -29,7 +28,13 @@ import shlex
 import socket
 import time
 
-from ansible_collections.cka.lab.plugins.module_utils.cni import CniError, Runtime, parse_conflist
+from ansible_collections.cka.lab.plugins.module_utils.cni import (
+    CniError,
+    Runtime,
+    conflist_of,
+    parse_conflist,
+    plugin_types,
+)
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing, parse_rule, plan_rules, position
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
     IpCommandError,
@@ -584,15 +589,6 @@ def _cni_bridges(machine):
     return names
 
 
-def _plugin_types(conflist):
-    types = []
-    for plugin in conflist.get('plugins', []):
-        types.append(plugin['type'])
-        if isinstance(plugin.get('ipam'), dict) and plugin['ipam'].get('type'):
-            types.append(plugin['ipam']['type'])
-    return types
-
-
 def _preflight_files(files):
     errors = []
     for item in files:
@@ -619,7 +615,7 @@ def _preflight_pods(engine, machine):
             continue
         cni_path = pod.get('cni_path') or list(DEFAULT_CNI_PATH)
         runtime = engine.cni(cni_path)
-        for plugin in _plugin_types(conflist) + ['loopback']:
+        for plugin in plugin_types(conflist) + ['loopback']:
             if runtime.find_plugin(plugin) is None and not any(os.path.join(d, plugin) in declared for d in cni_path):
                 errors.append("pod %s: the plugin %s (run by %s) is not installed in %s (see: ls %s)"
                               % (pod['name'], plugin, pod['network'] if plugin != 'loopback' else 'the runtime for lo',
@@ -677,17 +673,11 @@ def _plugin_names(conflist):
     return [plugin['type'] for plugin in conflist['plugins']]
 
 
-def _cached_text(entry):
-    try:
-        return base64.b64decode(entry.get('config') or '').decode('utf-8')
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
 def _cached_conflist(entry):
+    """The list a cache entry was made with, or None when the entry's copy is unreadable."""
     try:
-        return json.loads(_cached_text(entry) or 'null')
-    except ValueError:
+        return conflist_of(entry)
+    except CniError:
         return None
 
 
@@ -706,7 +696,7 @@ def _detach_undeclared_pods(engine, machine, record):
     wanted = {pod['name'] for pod in machine.get('pods', [])}
     recorded = {entry['name']: entry for entry in record.get('pods', [])}
     for name in [n for n in recorded if n not in wanted]:
-        _remove_pod(engine, recorded.pop(name))
+        _remove_pod(engine, record, recorded.pop(name))
         record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
 
 
@@ -716,6 +706,9 @@ def _converge_pods(engine, machine, record):
     if pods and 'cni_dirs' not in record:
         # What the plugins and the cache will make, noted before the first ADD.
         record['cni_dirs'] = [d for d in (CNI_STATE_DIR, engine.cni_cache_dir) if not os.path.exists(d)]
+    if pods:
+        # The bridges the plugins will make (the host ends of the pods' pairs go with their namespaces).
+        record['cni_links'] = sorted(set(record.get('cni_links', [])) | set(_cni_bridges(machine)))
     for pod in pods:
         conflist = parse_conflist(_conflist_of(machine, pod['network']), pod['network'])
         cni_path = list(pod.get('cni_path') or DEFAULT_CNI_PATH)
@@ -725,12 +718,8 @@ def _converge_pods(engine, machine, record):
         if entry is not None and (entry['network_name'], entry['ifname']) != (conflist['name'], ifname):
             # Attached to another network (or interface) before: that attachment goes first.
             _detach_recorded(engine, entry)
-        # The pod's namespace is the lab's unless the machine had it before the lab (a student's, made
-        # after the first build, goes with the pod).
-        made_netns = pod['name'] not in record.get('preexisting', {}).get('namespaces', [])
         recorded[pod['name']] = {'name': pod['name'], 'network': pod['network'], 'network_name': conflist['name'],
-                                 'ifname': ifname, 'cni_path': cni_path, 'made_netns': made_netns,
-                                 'cni_version': conflist['cniVersion']}
+                                 'ifname': ifname, 'cni_path': cni_path, 'cni_version': conflist['cniVersion']}
         record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
         if engine.netns_inode(pod['name']) is None:
             engine.change(['ip', 'netns', 'add', pod['name']])
@@ -738,8 +727,6 @@ def _converge_pods(engine, machine, record):
         result = _attach(engine, runtime, conflist, pod, ifname, _capability_args(pod))
         if result is None:  # check mode
             continue
-        # The bridge the plugin made (the host ends of the pods' pairs go with their namespaces).
-        record['cni_links'] = sorted(set(record.get('cni_links', [])) | set(_cni_bridges(machine)))
         if pod.get('subnet'):
             got = [ipaddress.ip_interface(ip['address']) for ip in result.get('ips', [])]
             if not any(i.ip in ipaddress.ip_network(pod['subnet']) for i in got):
@@ -762,11 +749,12 @@ def _detach_recorded(engine, entry):
             _detach(engine, dict(cached, cni_path=entry.get('cni_path')), netns)
 
 
-def _remove_pod(engine, entry):
-    """DEL the pod's attachments (its address goes back to the pool), then, if the lab made it, stop what
-    still runs in its namespace and delete it."""
+def _remove_pod(engine, record, entry):
+    """DEL the pod's attachments (its address goes back to the pool), then stop what still runs in its
+    namespace and delete it, unless the machine had that namespace before the lab's first build."""
     _detach_recorded(engine, entry)
-    if entry.get('made_netns', True) and engine.netns_inode(entry['name']) is not None:
+    if entry['name'] not in record.get('preexisting', {}).get('namespaces', []) \
+            and engine.netns_inode(entry['name']) is not None:
         _stop_processes_in(engine, entry['name'])
         engine.change(['ip', 'netns', 'del', entry['name']])
 
@@ -1184,7 +1172,7 @@ def remove(engine, record=None, also=None):
     for unit in record.get('services', []):
         _stop_unit(engine, unit)
     for entry in record.get('pods', []):
-        _remove_pod(engine, entry)
+        _remove_pod(engine, record, entry)
     _remove_hand_made_pods(engine, record, also or {})
     _remove_cni_leftovers(engine, record, also or {})
     for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
