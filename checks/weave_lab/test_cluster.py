@@ -4,10 +4,11 @@ Every check compares a node with the cluster's exported declaration (kubeadm_clu
 role, tasks_from: export). Traffic goes only between the cluster's own nodes.
 """
 import json
+import re
 
 import pytest
 
-from weave_lab_helpers import listening
+from weave_lab_helpers import fail, listening
 
 LAB = "kubeadm_cluster"
 
@@ -40,6 +41,36 @@ def test_kube_proxy_runs_in_its_mode(lab):
 def test_node_has_its_address(lab):
     addresses = {a["local"] for link in lab.json("ip -j addr show") for a in link.get("addr_info", [])}
     assert lab.data["node_ip"] in addresses, "%s does not hold its node IP %s" % (lab.name, lab.data["node_ip"])
+
+
+def test_node_interface_has_its_address_and_a_mac(lab):
+    """Lessons 206 and 209: the interface that carries the node's address, its MAC, and its state."""
+    links = lab.json("ip -j addr show")
+    holder = next((link for link in links if any(a["local"] == lab.data["node_ip"] for a in link.get("addr_info", []))),
+                  None)
+    if holder is None:
+        fail("no interface of %s holds its node address %s - see `ip addr`" % (lab.name, lab.data["node_ip"]))
+    mac = holder.get("address", "")
+    if not mac or mac == "00:00:00:00:00:00" or "UP" not in holder.get("flags", []):
+        fail("%s (%s on %s) is down or has no MAC (%r) - see `ip link show %s`"
+             % (holder["ifname"], lab.data["node_ip"], lab.name, mac, holder["ifname"]))
+
+
+def test_node_has_a_default_route(lab):
+    """Lesson 209: the route a packet to the internet takes (`ip route show default`)."""
+    if not lab.json("ip -j route show default"):
+        fail("%s has no default route - see `ip route show default`" % lab.name)
+
+
+def test_kube_proxy_log_names_its_mode(lab):
+    """Lesson 223: `kubectl logs -n kube-system kube-proxy-... | grep -i proxier` names the proxy mode."""
+    require_control_plane(lab)
+    mode = lab.data["kube_proxy_mode"]
+    command = "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system logs -l k8s-app=kube-proxy --tail=-1"
+    result = lab.run(command)
+    if not re.search(r"Using %s [Pp]rox" % re.escape(mode), result.stdout):
+        fail("kube-proxy's logs do not say it uses the %s proxier: %s - see `kubectl -n kube-system logs -l "
+             "k8s-app=kube-proxy | grep -i proxier`" % (mode, result.stderr.strip() or "no such line"))
 
 
 def test_node_routes_the_service_range(lab):

@@ -3,7 +3,7 @@
 
 Molecule scenarios take this before converge and after reset and compare the
 two: a reset must put back links, addresses, routes, namespaces, iptables
-rules, sysctls, systemd units and files. Counters, timestamps and runtime noise
+rules, ipsets, sysctls, systemd units and files. Counters, timestamps and runtime noise
 (login sessions, journald, containerd's state) are left out.
 """
 import hashlib
@@ -92,6 +92,14 @@ def mounts():
     return sorted({p for p in points if not p.startswith("/run/credentials/")})
 
 
+def ipsets():
+    """The names of the machine's ipsets (a network policy controller's, such as weave-npc's)."""
+    try:
+        return sorted(run("ipset", "list", "-name").split())
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        return []
+
+
 def files():
     found = {}
     for tree in FILE_TREES:
@@ -117,6 +125,7 @@ def main():
         "links": links(),
         "routes": routes(),
         "iptables": iptables(),
+        "ipsets": ipsets(),
         "sysctl": {name: open("/proc/sys/" + name.replace(".", "/")).read().strip()
                    for name in ("net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding")},
         "units": active,

@@ -1,6 +1,7 @@
 """Which iptables rules a cluster reset removes (roles/kubeadm_cluster/files/remove_cluster_rules.py)."""
 import importlib.util
 import pathlib
+import re
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "roles" / "kubeadm_cluster" / "files" / "remove_cluster_rules.py"
 spec = importlib.util.spec_from_file_location("remove_cluster_rules", SCRIPT)
@@ -47,3 +48,39 @@ def test_a_table_without_cluster_chains_is_left_as_it_is():
     saved = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
     (lines,) = rules.tables(saved).values()
     assert rules.filter_table(lines, ("KUBE-", "WEAVE")) == (lines, [])
+
+
+SAVED_FILTER = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:WEAVE-NPC - [0:0]
+-A INPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 6784 -m addrtype ! --src-type LOCAL -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment "Block non-local access to Weave Net control port" -j DROP
+-A INPUT -i lo -j ACCEPT
+-A FORWARD -o weave -m comment --comment "NOTE: this must go before '-j KUBE-FORWARD'" -j WEAVE-NPC
+-A FORWARD -o weave -j DROP
+-A FORWARD -i weave ! -o weave -j ACCEPT
+-A FORWARD -i weavers -j ACCEPT
+-A FORWARD -i v-net-0 -o v-net-0 -j ACCEPT
+-A FORWARD -m comment --comment "student: allow the bridge" -j ACCEPT
+COMMIT
+"""
+
+
+def test_weaves_rules_in_the_built_in_chains_go_by_interface_and_comment():
+    (lines,) = rules.tables(SAVED_FILTER).values()
+    kept, removed = rules.filter_table(lines, ("KUBE-", "WEAVE"), re.compile(r"weave|vethwe-.*"), ["Weave Net"])
+    assert removed == ["WEAVE-NPC"]
+    assert kept == [
+        ":INPUT ACCEPT [0:0]",
+        ":FORWARD ACCEPT [0:0]",
+        "-A INPUT -i lo -j ACCEPT",
+        "-A FORWARD -i weavers -j ACCEPT",
+        "-A FORWARD -i v-net-0 -o v-net-0 -j ACCEPT",
+        '-A FORWARD -m comment --comment "student: allow the bridge" -j ACCEPT',
+    ]
+
+
+def test_without_interfaces_or_comments_rules_in_built_in_chains_stay():
+    (lines,) = rules.tables(SAVED_FILTER).values()
+    kept, _ = rules.filter_table(lines, ("KUBE-", "WEAVE"))
+    assert "-A FORWARD -o weave -j DROP" in kept

@@ -4,7 +4,8 @@
 Usage::
 
     go_build.py --module k8s.io/kubernetes --version v1.34.4 --work DIR --out DIR \\
-        [--ldflags FLAGS] [--cgo] [--patch FILE.py] [--stamp FILE] PACKAGE [PACKAGE ...]
+        [--ldflags FLAGS] [--tags TAGS] [--cgo] [--patch FILE.py] [--stamp FILE] PACKAGE [PACKAGE ...]
+    go_build.py --source DIR --out DIR [--ldflags FLAGS] [--tags TAGS] [--cgo] [--stamp FILE] PACKAGE [PACKAGE ...]
 
 Builds each main PACKAGE (``k8s.io/kubernetes/cmd/kubeadm``) of MODULE at VERSION
 into ``--out``, one executable per package, named as the go command names it (the
@@ -21,6 +22,10 @@ inside a wrapper module written to ``--work``:
 * ``--patch FILE.py`` vendors the dependencies (``go mod vendor``) and runs FILE.py
   with the vendor directory as its argument before building: the way the bundle
   makes a small, named change to a dependency's source without committing it.
+* ``--source DIR`` builds from a source tree that carries its dependencies in
+  ``vendor/`` (``-mod=vendor``, nothing downloaded), for modules the proxy does
+  not serve (Weave Net, fetched by upstream_source.py); PACKAGE is then relative
+  to DIR (``./prog/weaver``).
 * Builds run with ``GOTOOLCHAIN=local``, ``-trimpath`` and ``CGO_ENABLED=0`` unless
   ``--cgo``. Executables are written under a temporary name and renamed when
   all are built, so an interrupted build leaves nothing that looks finished;
@@ -114,10 +119,9 @@ def run(argv, cwd, env, what):
     return result.stdout
 
 
-def build(args):
-    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="1" if args.cgo else "0")
+def prepare_module(args, env):
+    """Write the wrapper module of ``args.module`` at ``args.version`` and resolve (or vendor) its dependencies."""
     work = pathlib.Path(args.work)
-    out = pathlib.Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     info = json.loads(run(["go", "mod", "download", "-json", f"{args.module}@{args.version}"], work, env,
                           f"download {args.module} {args.version} from the module proxy"))
@@ -135,33 +139,58 @@ def build(args):
         run(["go", "mod", "vendor"], work, env, "vendor the dependencies to patch them")
         run([sys.executable, args.patch, str(work / "vendor")], work, env, f"apply {pathlib.Path(args.patch).name}")
         env["GOFLAGS"] = "-mod=vendor"
+    return work, targets, packages
+
+
+def prepare_source(args, env):
+    """Check that ``args.source`` is a module tree with its dependencies vendored."""
+    source = pathlib.Path(args.source)
+    for needed in ("go.mod", "vendor/modules.txt"):
+        if not (source / needed).is_file():
+            raise BuildError(f"--source {source}: no {needed} (a source tree with its dependencies in vendor/)", 2)
+    env["GOFLAGS"] = "-mod=vendor"
+    targets = [split_package(spec) for spec in args.packages]
+    return source, targets, [package for package, _ in targets]
+
+
+def build(args):
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="1" if args.cgo else "0")
+    out = pathlib.Path(args.out)
+    work, targets, packages = prepare_source(args, env) if args.source else prepare_module(args, env)
     out.mkdir(parents=True, exist_ok=True)
     staging = out / ".partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     names = ", ".join(name for _, name in targets)
-    run(["go", "build", "-trimpath", "-ldflags", args.ldflags, "-o", str(staging) + "/", *packages], work, env,
+    tags = ["-tags", args.tags] if args.tags else []
+    run(["go", "build", "-trimpath", *tags, "-ldflags", args.ldflags, "-o", str(staging) + "/", *packages], work, env,
         f"compile {names} (cold: minutes to tens of minutes)")
     for package, name in targets:
         (staging / go_default_name(package)).replace(out / name)
     shutil.rmtree(staging)
     if args.stamp:
-        pathlib.Path(args.stamp).write_text(f"{args.module} {args.version}\n")
+        pathlib.Path(args.stamp).write_text(f"{args.source}\n" if args.source else f"{args.module} {args.version}\n")
     print(f"go_build: built {names} in {out}", flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--module", required=True)
-    parser.add_argument("--version", required=True)
-    parser.add_argument("--work", required=True, help="directory of the wrapper module")
+    parser.add_argument("--module", help="the published module to build from")
+    parser.add_argument("--version", help="the module's version")
+    parser.add_argument("--work", help="directory of the wrapper module")
+    parser.add_argument("--source", help="a source tree with vendor/, instead of --module, --version and --work")
     parser.add_argument("--out", required=True, help="directory the executables go to")
     parser.add_argument("--ldflags", default="-s -w")
+    parser.add_argument("--tags", default="", help="build tags, comma- or space-separated")
     parser.add_argument("--cgo", action="store_true", help="build with cgo (CGO_ENABLED=1)")
     parser.add_argument("--patch", help="Python script run on the vendor directory before building")
     parser.add_argument("--stamp", help="file written once everything is built")
     parser.add_argument("packages", nargs="+", metavar="PACKAGE")
     args = parser.parse_args(argv)
+    if args.source and (args.module or args.version or args.work or args.patch):
+        parser.error("--source builds a vendored tree: it takes no --module, --version, --work or --patch")
+    if not args.source and not (args.module and args.version and args.work):
+        parser.error("--module, --version and --work are required without --source")
     try:
         build(args)
     except BuildError as err:
