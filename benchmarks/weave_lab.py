@@ -2,21 +2,26 @@
 """Time the weave lab on the local lab machines and print the figures.
 
 Not a test: it asserts nothing and is not run by scripts/test. It measures:
-  bundle (warm)  playbooks/bundle.yml with the bundle in the cache
-  bundle (cold)  the same with --cold: the bundle and Go's build cache removed
-                 first (Go's module cache is kept: downloads are not the build)
-  converge       playbooks/weave-lab-no-cni.yml on prepared nodes without a cluster
-  registered     seconds from the start of that converge until every node is
-                 registered and its kubelet reports (Ready needs a CNI, which this
-                 machine cannot build: see docs/weave-lab.md)
-  no-op          playbooks/weave-lab-no-cni.yml again
-  reset          playbooks/reset.yml on the cluster (kubeadm reset and the rest)
-Each of converge, no-op and reset is the median of --runs rounds.
+  bundle (warm)     playbooks/bundle.yml with the bundle in the cache
+  bundle (cold)     the same with --cold: the bundle and Go's build cache removed
+                    first (Go's module cache is kept: downloads are not the build)
+  weave build cold  Weave Net's four executables built from its patched source
+                    with an empty Go build cache of their own (GOCACHE in a
+                    temporary folder), as on a new computer
+  weave build warm  the same again with that cache filled
+  converge (new)    playbooks/weave-lab.yml from no lab machines at all, until the
+                    run ends (it ends once every node is Ready and Weave is ready on each)
+  converge          playbooks/weave-lab.yml on prepared machines after a reset
+  no-op             playbooks/weave-lab.yml again on the built lab
+  reset             playbooks/reset.yml on the lab
+Each of converge, no-op and reset is the median of --runs rounds; converge (new)
+runs once (it rebuilds the machines).
 
 Run from the checkout, after scripts/setup, with the local inventory's machines
-(it creates them when missing):  .venv/bin/python benchmarks/weave_lab.py [--runs 3] [--cold]
+(it creates them when missing):  .venv/bin/python benchmarks/weave_lab.py [--runs 3] [--cold] [--skip-new]
 --cold removes ~/.cache/cka-lab/bundles, ~/.cache/cka-lab/build and Go's build
 cache (`go clean -cache`): the next builds of anything in Go start from nothing.
+Set CKA_LAB_UPSTREAM_MIRROR as for the playbooks when GitHub is out of reach.
 """
 import argparse
 import json
@@ -26,7 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -46,51 +51,39 @@ def ansible_playbook(*args):
     return elapsed
 
 
-def control_plane():
+def control_plane_and_workers():
     out = subprocess.run([tool("ansible-inventory"), "--list"], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
     inventory = json.loads(out)
-    name = inventory["kube_control_plane"]["hosts"][0]
-    return inventory["_meta"]["hostvars"][name]["ansible_host"], len(
-        inventory["kube_control_plane"]["hosts"] + inventory["kube_workers"]["hosts"])
+    return inventory["kube_control_plane"]["hosts"] + inventory["kube_workers"]["hosts"]
 
 
-def registered_nodes(address):
-    """Nodes whose kubelet has posted a Ready condition (True or False), or 0 without an API server."""
-    argv = ["ssh", "-i", str(ROOT / ".lab" / "id_ed25519"), "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
-            "root@" + address, "kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "get", "nodes",
-            "--output", "json", "--request-timeout", "3s"]
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if result.returncode != 0:
-        return 0
-    nodes = json.loads(result.stdout)["items"]
-    return sum(1 for node in nodes
-               if any(c["type"] == "Ready" for c in node.get("status", {}).get("conditions", [])))
+def weave_source():
+    """The patched Weave source tree in the cache (the bundle must have been built)."""
+    found = sorted(CACHE.glob("src/weave-*/.cka-lab-source"))
+    if not found:
+        sys.exit("no Weave source in %s: run playbooks/bundle.yml first" % (CACHE / "src"))
+    return found[-1].parent
 
 
-def converge_and_watch(address, count):
-    """Run the converge; return (its seconds, seconds until every node is registered)."""
+def weave_build(source, gocache, out):
+    """Build Weave's executables as the bundle does; return the seconds it took."""
+    script = ROOT / "roles" / "k8s_bundle" / "files" / "go_build.py"
+    env = dict(os.environ, GOCACHE=str(gocache))
     started = time.perf_counter()
-    seen = {}
-
-    def watch():
-        while "at" not in seen and time.perf_counter() - started < 900:
-            if registered_nodes(address) == count:
-                seen["at"] = time.perf_counter() - started
-            time.sleep(1)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    elapsed = ansible_playbook("playbooks/weave-lab-no-cni.yml")
-    watcher.join()
-    return elapsed, seen.get("at", float("nan"))
+    for cgo, packages in ((["--cgo"], ["./prog/weaver"]),
+                          ([], ["./prog/weave-npc", "./prog/kube-utils", "./prog/weaveutil"])):
+        subprocess.run([sys.executable, str(script), "--source", str(source), "--out", str(out),
+                        "--ldflags", "-s -w -X main.version=2.9.0", "--tags", "osusergo netgo", *cgo, *packages],
+                       env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="remove the bundle and Go's build cache first")
+    parser.add_argument("--skip-new", action="store_true", help="do not rebuild the lab machines from nothing")
     args = parser.parse_args()
 
     figures = {}
@@ -102,22 +95,27 @@ def main():
     ansible_playbook("playbooks/bundle.yml")
     figures["bundle (warm)"] = [ansible_playbook("playbooks/bundle.yml")]
 
-    address, count = control_plane()
-    # Prepared nodes without a cluster: what each round starts from.
-    ansible_playbook("playbooks/weave-lab-nodes.yml", "-e", "weave_lab_install_cni=false")
-    ansible_playbook("playbooks/reset.yml", "--limit", "weave_lab")
-    for name in ("converge", "registered", "no-op", "reset"):
-        figures[name] = []
-    for _ in range(args.runs):
-        elapsed, registered = converge_and_watch(address, count)
-        figures["converge"].append(elapsed)
-        figures["registered"].append(registered)
-        figures["no-op"].append(ansible_playbook("playbooks/weave-lab-no-cni.yml"))
-        figures["reset"].append(ansible_playbook("playbooks/reset.yml", "--limit", "weave_lab"))
+    with tempfile.TemporaryDirectory(prefix="cka-lab-weave-bench-") as scratch:
+        source = weave_source()
+        figures["weave build cold"] = [weave_build(source, pathlib.Path(scratch) / "gocache", pathlib.Path(scratch) / "a")]
+        figures["weave build warm"] = [weave_build(source, pathlib.Path(scratch) / "gocache", pathlib.Path(scratch) / "b")]
 
-    print("weave lab, %d nodes, medians of %d runs (seconds):" % (count, args.runs))
+    if not args.skip_new:
+        # Only the weave lab's machines go (the role's host list, given as extra JSON).
+        ansible_playbook("playbooks/machines.yml", "-e", "lab_machines_state=absent",
+                         "-e", json.dumps({"lab_machines_hosts": control_plane_and_workers()}))
+        figures["converge (new)"] = [ansible_playbook("playbooks/weave-lab.yml")]
+    for name in ("converge", "no-op", "reset"):
+        figures[name] = []
+    ansible_playbook("playbooks/weave-lab.yml")
+    for _ in range(args.runs):
+        figures["reset"].append(ansible_playbook("playbooks/reset.yml", "--limit", "weave_lab"))
+        figures["converge"].append(ansible_playbook("playbooks/weave-lab.yml"))
+        figures["no-op"].append(ansible_playbook("playbooks/weave-lab.yml"))
+
+    print("weave lab, medians of %d runs (seconds):" % args.runs)
     for name, values in figures.items():
-        print("  %-14s %7.1f   (%s)" % (name, statistics.median(values), ", ".join("%.1f" % v for v in values)))
+        print("  %-17s %7.1f   (%s)" % (name, statistics.median(values), ", ".join("%.1f" % v for v in values)))
 
 
 if __name__ == "__main__":

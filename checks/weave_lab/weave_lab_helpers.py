@@ -132,6 +132,8 @@ class Probes:
         self.problem = None
 
     def start(self):
+        # An earlier run's probes may still be going away (their namespace is deleted without waiting).
+        self.cluster.run("wait", "--for=delete", "namespace/%s" % PROBE_NAMESPACE, "--timeout=120s")
         result = self.cluster.run("apply", "--filename", "-", stdin=probe_manifest(self.image))
         if result.rc != 0:
             self.problem = "the probe pods cannot be created: %s" % (result.stderr.strip() or result.stdout.strip())
