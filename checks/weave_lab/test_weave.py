@@ -137,7 +137,8 @@ def test_pods_reach_pods_on_other_nodes_without_nat(lab, probes):
         if result.rc != 0:
             fail("the pod on %s (%s) cannot reach the pod on %s (%s): %s - see `%s`"
                  % (lab.name, source["ip"], node, target["ip"], result.stderr.strip() or "no answer", look))
-        seen = result.stdout.strip().replace("::ffff:", "")
+        # busybox httpd writes an IPv4 client as [a.b.c.d] (or ::ffff:a.b.c.d on an IPv6 socket).
+        seen = result.stdout.strip().strip("[]").replace("::ffff:", "")
         if seen != source["ip"]:
             fail("the pod on %s (%s) arrives at the pod on %s as %s: pods must reach each other without NAT - see `%s`"
                  % (lab.name, source["ip"], node, seen or "nothing", look))
