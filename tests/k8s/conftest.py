@@ -61,13 +61,13 @@ CASES = {
     'kubeadm-join': ('kubeadm_cluster', 'kubeadm-join.yaml.j2',
                      {'__kubeadm_cluster_join': JOIN, 'ansible_host': '10.213.0.21'}),
     'weave': ('weave_net', 'weave-daemonset-k8s.yaml.j2', {}),
-    'weave-fork': ('weave_net', 'weave-daemonset-k8s.yaml.j2', {
-        'weave_net_kube_image': 'rajchaudhuri/weave-kube:2.9.0',
-        'weave_net_npc_image': 'rajchaudhuri/weave-npc:2.9.0',
-        'weave_net_image_pull_policy': 'IfNotPresent',
+    'weave-local': ('weave_net', 'weave-daemonset-k8s.yaml.j2', {
+        'weave_net_kube_image': 'rajchaudhuri/weave-kube:2.9.0@sha256:' + '0' * 64,
+        'weave_net_image_pull_policy': 'Never',
         'weave_net_ipalloc_range': '10.244.128.0/17',
-        'weave_net_extra_env': [{'name': 'IPTABLES_BACKEND', 'value': 'legacy'},
-                                {'name': 'CHECKPOINT_DISABLE', 'value': '1'}]}),
+        'weave_net_iptables_backend': 'legacy',
+        'weave_net_fastdp': True,
+        'weave_net_extra_env': [{'name': 'WEAVE_MTU', 'value': '1376'}]}),
     'coredns': ('coredns_config', 'coredns-configmap.yaml.j2', {
         'coredns_config_hosts': {'controlplane': '10.213.0.20', 'node01': '10.213.0.21'},
         'coredns_config_forward': ['10.213.0.1'],

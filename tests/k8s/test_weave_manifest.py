@@ -10,8 +10,11 @@ import yaml
 
 from conftest import ROLES, objects
 
+# The release's objects, and the ConfigMap weave-net the role adds before the DaemonSet (Weave's launch
+# script reads its UID before any peer has created it: without it every Weave pod's first start exits once).
 RELEASE_OBJECTS = [('ServiceAccount', 'weave-net'), ('ClusterRole', 'weave-net'), ('ClusterRoleBinding', 'weave-net'),
-                   ('Role', 'weave-net'), ('RoleBinding', 'weave-net'), ('DaemonSet', 'weave-net')]
+                   ('Role', 'weave-net'), ('RoleBinding', 'weave-net'), ('ConfigMap', 'weave-net'),
+                   ('DaemonSet', 'weave-net')]
 
 
 def daemonset(text):
@@ -27,7 +30,7 @@ def env(container):
     return {item['name']: item.get('value') for item in container.get('env', [])}
 
 
-@pytest.mark.parametrize('case', ['weave', 'weave-fork'])
+@pytest.mark.parametrize('case', ['weave', 'weave-local'])
 def test_every_object_is_valid_for_the_pinned_kubernetes(rendered, case, kubernetes_version):
     for obj in objects(rendered[case]):
         kubernetes_validate.validate(obj, kubernetes_version, strict=True)
@@ -38,7 +41,7 @@ def test_manifest_is_a_list_of_the_release_objects(rendered):
     assert (document['apiVersion'], document['kind']) == ('v1', 'List')
     assert [(obj['kind'], obj['metadata']['name']) for obj in document['items']] == RELEASE_OBJECTS
     assert {obj['metadata'].get('namespace') for obj in document['items']
-            if obj['kind'] in ('ServiceAccount', 'Role', 'RoleBinding', 'DaemonSet')} == {'kube-system'}
+            if obj['kind'] in ('ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'DaemonSet')} == {'kube-system'}
 
 
 def test_weave_allocates_from_the_pod_subnet(rendered):
@@ -52,22 +55,27 @@ def test_default_ipalloc_range_lies_inside_the_default_pod_subnet():
         ipaddress.ip_network(cluster['kubeadm_cluster_pod_subnet']))
 
 
-def test_release_images_and_pull_policy_by_default(rendered):
+def test_fork_images_and_decided_guesses_by_default(rendered):
     found = containers(rendered['weave'])
-    assert {name: c['image'] for name, c in found.items()} == {
-        'weave-init': 'weaveworks/weave-kube:2.8.1', 'weave': 'weaveworks/weave-kube:2.8.1',
-        'weave-npc': 'weaveworks/weave-npc:2.8.1'}
-    assert not any('imagePullPolicy' in c for c in found.values())
-
-
-def test_fork_images_pull_policy_and_extra_env(rendered):
-    found = containers(rendered['weave-fork'])
     assert {name: c['image'] for name, c in found.items()} == {
         'weave-init': 'rajchaudhuri/weave-kube:2.9.0', 'weave': 'rajchaudhuri/weave-kube:2.9.0',
         'weave-npc': 'rajchaudhuri/weave-npc:2.9.0'}
-    assert {c['imagePullPolicy'] for c in found.values()} == {'IfNotPresent'}
+    assert not any('imagePullPolicy' in c for c in found.values())
+    # The iptables backend and the datapath decided on every container, not guessed.
+    for name, container in found.items():
+        assert {k: v for k, v in env(container).items() if k in ('IPTABLES_BACKEND', 'WEAVE_NO_FASTDP', 'CHECKPOINT_DISABLE')} \
+            == {'IPTABLES_BACKEND': 'nft', 'WEAVE_NO_FASTDP': '1', 'CHECKPOINT_DISABLE': '1'}, name
+    assert env(found['weave']) == {'INIT_CONTAINER': 'true', 'HOSTNAME': None, 'IPALLOC_RANGE': '10.244.0.0/16',
+                                   'IPTABLES_BACKEND': 'nft', 'WEAVE_NO_FASTDP': '1', 'CHECKPOINT_DISABLE': '1'}
+
+
+def test_local_images_never_pulled_legacy_backend_fast_datapath_and_extra_env(rendered):
+    found = containers(rendered['weave-local'])
+    assert found['weave']['image'] == 'rajchaudhuri/weave-kube:2.9.0@sha256:' + '0' * 64
+    assert {c['imagePullPolicy'] for c in found.values()} == {'Never'}
     assert env(found['weave']) == {'INIT_CONTAINER': 'true', 'HOSTNAME': None, 'IPALLOC_RANGE': '10.244.128.0/17',
-                                   'IPTABLES_BACKEND': 'legacy', 'CHECKPOINT_DISABLE': '1'}
+                                   'IPTABLES_BACKEND': 'legacy', 'CHECKPOINT_DISABLE': '1', 'WEAVE_MTU': '1376'}
+    assert env(found['weave-npc'])['IPTABLES_BACKEND'] == 'legacy'
 
 
 def test_daemonset_runs_on_every_node_in_the_host_network(rendered):
