@@ -79,3 +79,20 @@ def test_the_tools_file_imports_every_package_under_a_build_tag():
     text = go_build.render_tools(["k8s.io/kubernetes/cmd/kubeadm", "k8s.io/kubernetes/cmd/kubelet"])
     assert text.startswith("//go:build tools\n")
     assert '\t_ "k8s.io/kubernetes/cmd/kubeadm"\n' in text and '\t_ "k8s.io/kubernetes/cmd/kubelet"\n' in text
+
+
+def test_a_source_tree_without_vendored_dependencies_is_refused(tmp_path, capsys):
+    (tmp_path / "go.mod").write_text("module github.com/example/tool\n\ngo 1.23\n")
+    assert go_build.main(["--source", str(tmp_path), "--out", str(tmp_path / "out"), "./cmd/tool"]) == 2
+    assert "no vendor/modules.txt (a source tree with its dependencies in vendor/)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--source", "/src", "--module", "k8s.io/kubernetes", "--out", "/out", "./cmd/x"],
+    ["--module", "k8s.io/kubernetes", "--out", "/out", "k8s.io/kubernetes/cmd/kubeadm"],
+])
+def test_source_and_module_builds_take_their_own_arguments(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        go_build.main(argv)
+    assert exit_info.value.code == 2
