@@ -22,8 +22,8 @@ def bundle_playbook(cache_dir, *extra):
     (["-e", "k8s_bundle_source=download"], "k8s_bundle_source: 'download' with k8s_bundle_mirror_url '' is not usable"),
     (["-e", "k8s_bundle_source=ftp"], "k8s_bundle_source"),
     (["-e", "k8s_bundle_crictl_version=1.34.0"], "k8s_bundle_crictl_version: '1.34.0' is not usable"),
-    (["-e", "k8s_bundle_weave_tree=4971182d"], "k8s_bundle_weave_tree '4971182d': not usable"),
-    (["-e", "k8s_bundle_weave_version=v2.9"], "k8s_bundle_weave_version 'v2.9'"),
+    (["-e", "k8s_bundle_weave_tree=4971182d"], "k8s_bundle_weave_tree: '4971182d' is not usable; allowed: a git tree id"),
+    (["-e", "k8s_bundle_weave_version=v2.9"], "k8s_bundle_weave_version: 'v2.9' is not usable; allowed: a release X.Y.Z"),
     (["-e", "k8s_bundle_upstream_mirror=/nonexistent/upstream"],
      "k8s_bundle_upstream_mirror (from CKA_LAB_UPSTREAM_MIRROR unless set in the inventory): '/nonexistent/upstream' "
      "is neither a folder on this computer nor an http(s) URL"),
