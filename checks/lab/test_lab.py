@@ -15,6 +15,7 @@ import shlex
 import pytest
 
 from lab_grading import covered_by, fail, file_lines_missing, json_differences, route_found, sockets_listening
+from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, Traffic, iptables_rule, read_ruleset
 
 LAB = "engine"
 
@@ -171,12 +172,47 @@ def test_chain(lab, item):
         fail("table %s has no chain %s - see `iptables -t %s -S`" % (item["table"], item["chain"], item["table"]))
 
 
+def iptables_listings(lab, table):
+    """`iptables -t TABLE -S` of every iptables backend with tables here: nf_tables, and legacy when loaded."""
+    out = [lab.run("iptables -w -t %s -S" % table).stdout]
+    if lab.run("grep -qw %s /proc/net/ip_tables_names" % table).rc == 0:
+        out.append(lab.run("iptables-legacy -w -t %s -S" % table).stdout)
+    return out
+
+
 @pytest.mark.each("machine.rules")
 def test_rule(lab, item):
-    listing = lab.host.check_output("iptables -t %s -S" % item["table"])
-    if not covered_by(item["table"], item["rule"], listing):
+    if item.get("traffic"):
+        check_nat_rule(lab, item)
+        return
+    if not any(covered_by(item["table"], item["rule"], listing) for listing in iptables_listings(lab, item["table"])):
         fail("no rule in table %s does what `iptables -t %s %s` does - see `iptables -t %s -S`"
              % (item["table"], item["table"], item["rule"], item["table"]))
+
+
+def check_nat_rule(lab, item):
+    """A NAT rule of the lesson, judged by what the machine's rules (any tool) do to the lesson's packet."""
+    try:
+        ruleset = read_ruleset(lambda argv: tuple(getattr(lab.run(shlex.join(argv)), key)
+                                                  for key in ("rc", "stdout", "stderr")))
+    except NatError as exc:
+        fail("the NAT rules cannot be read: %s" % exc)
+    declared = iptables_rule("lab", "nat", item["rule"], 0)
+    traffic = Traffic.from_declaration(declared.chain, item["traffic"])
+    wanted = declared.effect(traffic)
+    found = ruleset.decide(traffic)
+    if found.rule is not None and found.effect.same_as(wanted):
+        return
+    look = "iptables -t nat -S %s" % declared.chain
+    if lab.run("command -v nft").rc == 0:
+        look += "` and `nft list ruleset"
+    unsure = ("; passed over, not understood by the grader: %s" % ", ".join(r.shown() for r in found.uncertain[:2])
+              if found.uncertain else "")
+    if found.rule is None:
+        fail("no NAT rule takes the lesson's traffic (%s): the lesson's `iptables -t nat %s` %s%s - see `%s`"
+             % (traffic.words(), item["rule"], wanted.words(), unsure, look))
+    fail("the lesson's traffic (%s) is taken by %s, which %s; the lesson's `iptables -t nat %s` %s%s - see `%s`"
+         % (traffic.words(), found.rule.shown(), found.effect.words(), item["rule"], wanted.words(), unsure, look))
 
 
 @pytest.mark.each("machine.files")
@@ -269,15 +305,66 @@ def probe_tcp(lab, spec):
 
 
 def probe_http(lab, spec):
+    """An HTTP request. With `server` ({namespace, address, port}), the answer must come from that server
+    (conntrack shows where the connection went), and a failure says which part is wrong: nothing listens,
+    the server listens but does not answer, or the way to it (the forward) is wrong."""
     require_namespaces(lab, spec.get("from"))
     command = in_ns(spec.get("from"), "curl -sS -m 5 %s" % shlex.quote(spec["url"]))
-    result = lab.run(command)
+    result = lab.run(in_ns(spec.get("from"), "curl -sS -m 5 -w '\\n%%{local_port}' %s" % shlex.quote(spec["url"])))
+    body, _, local_port = result.stdout.rpartition("\n")
+    server = spec.get("server")
     if result.rc != 0:
+        if server:
+            diagnose_server(lab, spec, server, result.stderr.strip())
         fail("%s gets no answer from %s (%s) - see `%s`"
              % (ns_words(spec.get("from")), spec["url"], result.stderr.strip(), command))
-    if spec.get("contains") and spec["contains"] not in result.stdout:
+    if spec.get("contains") and spec["contains"] not in body:
         fail("%s gets an answer from %s without %r - see `%s`"
              % (ns_words(spec.get("from")), spec["url"], spec["contains"], command))
+    if server and local_port.strip().isdigit():
+        answered = answered_by(lab, int(local_port))
+        wanted = (server["address"], str(server["port"]))
+        if answered is None:
+            fail("cannot tell who answered %s: conntrack (package conntrack) shows no connection from port %s "
+                 "- see `conntrack -L -p tcp`" % (spec["url"], local_port.strip()))
+        if answered != wanted:
+            fail("%s's request to %s is answered by %s:%s, not by the server in %s (%s:%s) - see `iptables -t nat "
+                 "-S PREROUTING` and `conntrack -L -p tcp --sport %s`"
+                 % (ns_words(spec.get("from")), spec["url"], answered[0], answered[1],
+                    ns_words(server.get("namespace")), server["address"], server["port"], local_port.strip()))
+
+
+def answered_by(lab, local_port):
+    """(address, port) that answered the TCP connection from `local_port`, from conntrack's reply tuple."""
+    result = lab.run("conntrack -L -p tcp --sport %d" % local_port)
+    for line in result.stdout.splitlines():
+        # tcp 6 119 TIME_WAIT src=CLIENT dst=ADDRESS sport=P dport=80 src=SERVER dst=CLIENT sport=80 dport=P ...
+        sources = [f.split("=", 1)[1] for f in line.split() if f.startswith("src=")]
+        ports = [f.split("=", 1)[1] for f in line.split() if f.startswith("sport=")]
+        if len(sources) == 2 and len(ports) == 2 and ports[0] == str(local_port):
+            return sources[1], ports[1]
+    return None
+
+
+def diagnose_server(lab, spec, server, error):
+    """Fail with which part of the way to `server` is wrong."""
+    namespace, address, port = server.get("namespace"), server["address"], server["port"]
+    listing = lab.run(in_ns(namespace, "ss -H -ltn")).stdout
+    if not sockets_listening(listing, address, port):
+        fail("%s gets no answer from %s (%s): nothing listens on %s port %s/tcp in %s - see `%s`"
+             % (ns_words(spec.get("from")), spec["url"], error, address, port, ns_words(namespace),
+                in_ns(namespace, "ss -ltnp")))
+    direct = in_ns(namespace, "curl -sS -m 5 -o /dev/null http://%s:%s/" % (address, port))
+    result = lab.run(direct)
+    if result.rc != 0:
+        fail("the server in %s listens on %s port %s but does not answer (%s): a server started with `&` from a "
+             "shell that has closed since fails at its first request; start it so that it outlives the shell "
+             "(`setsid ... >/var/log/web.log 2>&1 < /dev/null &`) - see `%s`"
+             % (ns_words(namespace), address, port, result.stderr.strip() or "no reply", direct))
+    fail("the server in %s answers on %s port %s, but %s gets no answer from %s (%s): the way there (the "
+         "forward) is wrong - see `iptables -t nat -S PREROUTING` and `%s`"
+         % (ns_words(namespace), address, port, ns_words(spec.get("from")), spec["url"], error,
+            in_ns(spec.get("from"), "curl -v %s" % shlex.quote(spec["url"]))))
 
 
 def probe_dns(lab, spec):

@@ -297,6 +297,47 @@ def test_a_rule_on_a_declared_chain_passes():
     assert validate(declaration()) == []  # -A LAB-FORWARD ... with LAB-FORWARD in machine.chains
 
 
+MASQ_TRAFFIC = {'source': '192.168.15.2', 'destination': '192.168.1.3', 'in': 'v-net-0', 'out': 'lan0',
+                'out_address': '192.168.1.2'}
+DNAT_TRAFFIC = {'source': '192.168.1.3', 'destination': '192.168.1.2', 'port': 80, 'in': 'lan0', 'local': True}
+
+
+def test_nat_rules_with_the_traffic_they_take_pass():
+    decl = changed(lambda d, m: (m['rules'][0].update(traffic=dict(MASQ_TRAFFIC)),
+                                 m['rules'][1].update(traffic=dict(DNAT_TRAFFIC))))
+    assert validate(decl) == []
+
+
+@pytest.mark.parametrize('index, change, parts', [
+    (1, {'in': 'eth9'}, ("machine.rules[1].traffic: the rule '-A PREROUTING -i lan0 -p tcp --dport 80",
+                         'does not take this packet', 'in on eth9')),
+    (0, {'source': '10.0.0.1'}, ('machine.rules[0].traffic', 'does not take this packet',
+                                 'TCP from 10.0.0.1 to 192.168.1.3')),
+    (0, {'out_address': None}, ('machine.rules[0].traffic.out_address: missing', "out interface's address")),
+    (1, {'port': 8080}, ('machine.rules[1].traffic', 'does not take this packet', 'port 8080')),
+    (1, {'destination': 'the-host'}, ("machine.rules[1].traffic: destination: 'the-host' is not an IPv4 address",)),
+    (1, {'hook': 'postrouting'}, ("machine.rules[1].traffic.hook: 'postrouting'", 'chain PREROUTING',
+                                  'allowed: prerouting')),
+])
+def test_nat_traffic_its_rule_does_not_take_is_refused(index, change, parts):
+    traffic = dict((MASQ_TRAFFIC, DNAT_TRAFFIC)[index], **change)
+    traffic = {k: v for k, v in traffic.items() if v is not None}
+    decl = changed(lambda d, m: m['rules'][index].update(traffic=traffic))
+    assert_refused(decl, *parts)
+
+
+def test_traffic_on_a_filter_rule_is_refused():
+    decl = changed(lambda d, m: m['rules'][2].update(traffic=dict(MASQ_TRAFFIC)))
+    assert_refused(decl, 'machine.rules[2].traffic: only a rule of table nat is judged by its traffic')
+
+
+def test_traffic_on_a_rule_that_translates_nothing_is_refused():
+    decl = changed(lambda d, m: (m['chains'].append({'table': 'nat', 'chain': 'LAB'}),
+                                 m['rules'].append({'table': 'nat', 'rule': '-A PREROUTING -j LAB',
+                                                    'traffic': dict(DNAT_TRAFFIC)})))
+    assert_refused(decl, 'machine.rules[4].traffic', 'not DNAT, SNAT, MASQUERADE or REDIRECT')
+
+
 def test_a_rule_in_an_unknown_table_is_refused():
     decl = changed(lambda d, m: m['rules'][0].update(table='nats'))
 

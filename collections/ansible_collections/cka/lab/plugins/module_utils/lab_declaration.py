@@ -22,6 +22,7 @@ import json
 import posixpath
 
 from ansible_collections.cka.lab.plugins.module_utils.cni import plugin_types
+from ansible_collections.cka.lab.plugins.module_utils.nat import HOOK_OF_CHAIN, NatError, Traffic, iptables_rule
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError, parse_rule
 
 try:
@@ -105,7 +106,14 @@ SCHEMA = {
                     'table': {'enum': sorted(BUILTIN_CHAINS)},
                     'chain': {'type': 'string', 'pattern': r'^[A-Za-z0-9_-]{1,28}\Z'}})},
                 'rules': {'type': 'array', 'items': _object(['table', 'rule'], {
-                    'table': {'enum': sorted(BUILTIN_CHAINS)}, 'rule': {'type': 'string'}})},
+                    'table': {'enum': sorted(BUILTIN_CHAINS)}, 'rule': {'type': 'string'},
+                    'traffic': {'type': 'object', 'required': ['source', 'destination'],
+                                'additionalProperties': False, 'properties': {
+                                    'hook': {'enum': ['prerouting', 'postrouting', 'output', 'input']},
+                                    'source': {'type': 'string'}, 'destination': {'type': 'string'},
+                                    'protocol': {'enum': ['tcp', 'udp']}, 'port': _PORT,
+                                    'in': _IFNAME, 'out': _IFNAME, 'local': {'type': 'boolean'},
+                                    'out_address': {'type': 'string'}}}})},
                 'files': {'type': 'array', 'items': dict(_object(['path'], {
                     'path': {'type': 'string'}, 'content': {'type': 'string'}, 'link': {'type': 'string'},
                     'format': {'enum': ['text', 'json']},
@@ -142,7 +150,11 @@ SCHEMA = {
                     'source': {'type': 'string'}, 'expect': {'enum': ['connect', 'no connect']}}},
                 'http': {'type': 'object', 'required': ['url'], 'additionalProperties': False, 'properties': {
                     'from': _NETNS, 'url': {'type': 'string', 'pattern': '^http://'},
-                    'contains': {'type': 'string'}}},
+                    'contains': {'type': 'string'},
+                    # The server that must answer (a forward's target): graded by where the connection went.
+                    'server': {'type': 'object', 'required': ['address', 'port'], 'additionalProperties': False,
+                               'properties': {'namespace': _NETNS, 'address': {'type': 'string'},
+                                              'port': _PORT}}}},
                 'pod': {'type': 'object', 'required': ['from', 'to', 'port'], 'additionalProperties': False,
                         'properties': {
                             'from': _NETNS, 'to': {'type': 'string', 'pattern': NETNS}, 'port': _PORT,
@@ -412,6 +424,8 @@ def stage_errors(declaration):
             errors.append("%s: chain '%s' is neither a built-in chain of table %s (%s) nor declared in "
                           "machine.chains" % (where, rule.chain, item['table'],
                                               ', '.join(sorted(BUILTIN_CHAINS[item['table']]))))
+        if 'traffic' in item:
+            errors += _traffic_problems(item.get('__path', 'machine.rules[%d]' % i), item)
     paths = [item['path'] for item in machine.get('files', [])]
     for i, item in enumerate(machine.get('files', [])):
         where = item.get('__path', 'machine.files[%d]' % i)
@@ -453,6 +467,31 @@ def stage_errors(declaration):
                                   % (probe.get('__path', 'probes[%d]' % i), kind, key, spec[key], where_stage,
                                      ', '.join(namespaces) or 'none'))
     return errors
+
+
+def _traffic_problems(where, item):
+    """A rule's `traffic` must be a packet its own rule translates (nat.py judges rules by it)."""
+    if item['table'] != 'nat':
+        return ["%s.traffic: only a rule of table nat is judged by its traffic; this one is in table %s"
+                % (where, item['table'])]
+    rule = iptables_rule('lab', 'nat', item['rule'], 0)
+    try:
+        traffic = Traffic.from_declaration(rule.chain, item['traffic'])
+    except NatError as exc:
+        return ['%s.traffic: %s' % (where, exc)]
+    if rule.chain in HOOK_OF_CHAIN and traffic.hook != HOOK_OF_CHAIN[rule.chain]:
+        return ["%s.traffic.hook: '%s' is not where the rule's chain %s is; allowed: %s (or leave it out)"
+                % (where, traffic.hook, rule.chain, HOOK_OF_CHAIN[rule.chain])]
+    if rule.action[0] not in ('dnat', 'snat', 'masquerade', 'redirect'):
+        return ["%s.traffic: the rule's target is not DNAT, SNAT, MASQUERADE or REDIRECT; only those are judged "
+                "by their traffic" % where]
+    if rule.action[0] == 'masquerade' and not traffic.out_address:
+        return ["%s.traffic.out_address: missing; MASQUERADE writes the out interface's address, which a rule "
+                "typed as SNAT must match" % where]
+    if rule.matches(traffic) is not True:
+        return ["%s.traffic: the rule '%s' does not take this packet (%s); allowed: a packet of the lesson the "
+                "rule translates" % (where, item['rule'], traffic.words())]
+    return []
 
 
 def _usable_path(path):

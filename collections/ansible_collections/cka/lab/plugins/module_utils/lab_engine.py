@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import time
 
@@ -35,7 +36,10 @@ from ansible_collections.cka.lab.plugins.module_utils.cni import (
     parse_conflist,
     plugin_types,
 )
-from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing, parse_rule, plan_rules, position
+from ansible_collections.cka.lab.plugins.module_utils import lab_rules
+from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict, delete_rule
+from ansible_collections.cka.lab.plugins.module_utils.nat import NatError
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing, parse_rule, plan_rules
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
     IpCommandError,
     TopologyError,
@@ -46,7 +50,9 @@ from ansible_collections.cka.lab.plugins.module_utils.topology import (
     read_state,
 )
 
-RECORD_VERSION = 1
+# 2: the record names the iptables backend the lab's rules are in (`iptables`), the rules a build
+# took over (`adopted`) and what NAT the machine had before (`preexisting.nat`, `preexisting.nft_chains`).
+RECORD_VERSION = 2
 NETNS_DIR = '/run/netns'
 # Where libcni (containerd, CRI-O) keeps each attachment's result, and where
 # host-local keeps its leases by default (plugins/ipam/host-local README).
@@ -88,8 +94,11 @@ class Engine:
     """
 
     def __init__(self, run, lab, mark, record_dir, check_mode=False, sleep=time.sleep, netns_dir=NETNS_DIR,
-                 run_plugin=None, cni_cache_dir=CNI_CACHE_DIR):
+                 run_plugin=None, cni_cache_dir=CNI_CACHE_DIR, which=shutil.which):
         self._run = run
+        self.which = which
+        # The iptables command the lab's rules are made with: the record's, once there is one.
+        self.iptables = 'iptables'
         self.run_plugin = run_plugin
         self._machine_id = None
         self.cni_cache_dir = cni_cache_dir
@@ -254,7 +263,7 @@ class Engine:
 
     # -- iptables ---------------------------------------------------------
     def iptables_listing(self, table):
-        _, out, _ = self.read(['iptables', '-w', '-t', table, '-S'])
+        _, out, _ = self.read([self.iptables, '-w', '-t', table, '-S'])
         return parse_listing(table, out)
 
     # -- services ---------------------------------------------------------
@@ -361,6 +370,7 @@ def new_record(engine, stage, every_stage=None):
     namespaces = sorted(item['name'] for item in json.loads(out or '[]'))
     _, out, _ = engine.read(['ip', '-j', 'link', 'show'])
     links = sorted(item['ifname'] for item in json.loads(out or '[]'))
+    engine.iptables = lab_rules.default_backend(engine)
     rules, chains = {}, {}
     for table in ('nat', 'filter'):
         listing = engine.iptables_listing(table)
@@ -388,10 +398,15 @@ def new_record(engine, stage, every_stage=None):
     if (every_stage or {}).get('pods'):
         for path in (CNI_STATE_DIR, engine.cni_cache_dir):
             paths[path] = os.path.lexists(path)
+    try:
+        nat_rules, nft_chains = lab_rules.snapshot(engine)
+    except RuleConflict as exc:
+        raise EngineError(exc.errors) from None
     return {'version': RECORD_VERSION, 'lab': engine.lab, 'name': engine.mark, 'stage': stage,
-            'run_netns_existed': os.path.isdir(engine.netns_dir),
+            'run_netns_existed': os.path.isdir(engine.netns_dir), 'iptables': engine.iptables, 'adopted': [],
             'preexisting': {'namespaces': namespaces, 'links': links, 'rules': rules, 'chains': chains,
-                            'sysctls': sysctls, 'routes': routes, 'paths': paths},
+                            'sysctls': sysctls, 'routes': routes, 'paths': paths, 'nat': nat_rules,
+                            'nft_chains': nft_chains},
             'topology': {kind: [] for kind in _TOPOLOGY_KINDS},
             'sysctls': [], 'chains': [], 'tables': [], 'files': [], 'services': []}
 
@@ -450,6 +465,11 @@ def converge(engine, machine, stage, every_stage=None):
         old_comment = 'cka-lab:%s' % old.get('name')
     record = copy.deepcopy(old) if old is not None else new_record(engine, stage, every_stage)
     record['name'] = engine.mark
+    # A record older than version 2: its rules were made by the `iptables` of the time.
+    record.setdefault('iptables', lab_rules.default_backend(engine))
+    record.setdefault('adopted', [])
+    record['version'] = RECORD_VERSION
+    engine.iptables = record['iptables']
     declared_topology = {kind: machine.get(kind, []) for kind in _TOPOLOGY_KINDS}
     leftover = {kind: [item for item in record['topology'].get(kind, [])
                        if _key(kind, item) not in {_key(kind, d) for d in declared_topology[kind]}]
@@ -489,6 +509,12 @@ def converge(engine, machine, stage, every_stage=None):
 
     errors += _preflight_files(machine.get('files', []))
     errors += _preflight_pods(engine, machine)
+    traffic_plan = ([], [], set())
+    try:
+        traffic_plan = lab_rules.plan_traffic(engine, machine, engine.iptables,
+                                              {engine.comment} | ({old_comment} if old_comment else set()))
+    except (RuleConflict, NatError) as exc:
+        errors += getattr(exc, 'errors', [str(exc)])
 
     services = machine.get('services', [])
     service_plans = []
@@ -532,14 +558,14 @@ def converge(engine, machine, stage, every_stage=None):
     try:
         if old_comment is not None:
             for table in sorted(set(record['tables']) | {'nat', 'filter'}):
-                _delete_marked(engine, table, old_comment)
+                lab_rules.delete_marked(engine, table, old_comment)
         if removal is not None:
             engine.apply_planner(removal)
         engine.apply_planner(building)
         _forget_stale_neighbours(engine, building, declared_topology['namespaces'])
 
         _converge_sysctls(engine, machine.get('sysctls', []), record)
-        _converge_netfilter(engine, machine, record)
+        _converge_netfilter(engine, machine, record, traffic_plan)
         # Pods no longer declared go while the plugins their DEL needs are still there.
         _detach_undeclared_pods(engine, machine, record)
         _converge_files(engine, machine.get('files', []), record)
@@ -848,7 +874,7 @@ def _remove_cni_leftovers(engine, record, also=None):
         doomed = [r for r in rules if (r.chain in made or r.target in made) and r.text not in kept]
         _delete_rules(engine, table, rules, doomed)
         for chain in made:
-            engine.change(['iptables', '-w', '-t', table, '-X', chain])
+            engine.change([engine.iptables, '-w', '-t', table, '-X', chain])
     before_paths = record.get('preexisting', {}).get('paths', {})
     made = set(record.get('cni_dirs', [])) | {d for d in (CNI_STATE_DIR, engine.cni_cache_dir)
                                               if before_paths.get(d) is False}
@@ -933,9 +959,13 @@ def _restore_sysctl(engine, entry):
         engine.sysctl_set(entry['namespace'], entry['name'], entry['before'])
 
 
-def _converge_netfilter(engine, machine, record):
+def _converge_netfilter(engine, machine, record, traffic_plan=([], [], set())):
+    adopted, inserts, skip = traffic_plan
     chains = machine.get('chains', [])
-    rules = [parse_rule(r['table'], r['rule']) for r in machine.get('rules', [])]
+    # A rule whose traffic a student's rule already handles is not added (nor kept twice), and one that
+    # goes before another rule is inserted below.
+    rules = [parse_rule(r['table'], r['rule']) for r in machine.get('rules', []) if r['rule'] not in skip]
+    record['adopted'] = adopted
     created = {(c['table'], c['chain']) for c in record['chains']}
     listings = {table: engine.iptables_listing(table) for table in record['tables']}
     for item in chains:
@@ -943,17 +973,19 @@ def _converge_netfilter(engine, machine, record):
         if chain not in listings[table][1]:
             created.add((table, chain))
             record['chains'] = [{'table': t, 'chain': c} for t, c in sorted(created)]  # noted before it is made
-            engine.change(['iptables', '-w', '-t', table, '-N', chain])
+            engine.change([engine.iptables, '-w', '-t', table, '-N', chain])
     for table in record['tables']:
         found = listings[table][0]
         before = [parse_rule(table, text) for text in record.get('preexisting', {}).get('rules', {}).get(table, [])]
         adopt, add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment, before)
         for found_rule, number, rule in adopt:
             argv = rule.argv(engine.comment)
-            engine.change(['iptables', '-w'] + argv[:2] + ['-R', rule.chain, str(number)] + argv[4:])
+            engine.change([engine.iptables, '-w'] + argv[:2] + ['-R', rule.chain, str(number)] + argv[4:])
         _delete_rules(engine, table, found, delete)
         for rule in add:
-            engine.change(['iptables', '-w'] + rule.argv(engine.comment))
+            engine.change([engine.iptables, '-w'] + rule.argv(engine.comment))
+    for item, other in inserts:
+        lab_rules.insert_before(engine, engine.iptables, item, other, engine.comment)
     wanted = {(c['table'], c['chain']) for c in chains}
     for table, chain in sorted(created - wanted):
         _drop_chain(engine, table, chain, engine.comment)
@@ -961,14 +993,11 @@ def _converge_netfilter(engine, machine, record):
 
 
 def _delete_rules(engine, table, found, doomed):
-    """Delete rules of `found` (a table's listing) by position, last first in each
-    chain: ``iptables -D CHAIN RULE-SPEC`` would remove the first identical rule,
-    which may be the copy that was meant to stay."""
-    places = sorted(((rule.chain, position(found, rule), rule) for rule in doomed),
-                    key=lambda item: (item[0], -item[1]))
-    for chain, number, rule in places:
-        engine.change(['iptables', '-w', '-t', table, '-D', chain, str(number)],
-                      'iptables -w -t %s -D %s %d  # %s' % (table, chain, number, rule.text))
+    """Delete rules of `found` (a table's listing) by their whole spec, never by position: another run or a
+    student may have changed the chain since it was listed. Of identical rules the first goes, which leaves
+    the same rules behind."""
+    for rule in doomed:
+        delete_rule(engine, engine.iptables, table, rule)
 
 
 def _drop_chain(engine, table, chain, comment):
@@ -980,7 +1009,7 @@ def _drop_chain(engine, table, chain, comment):
                                          and (r.chain == chain or r.target == chain)])
     others = [r for r in rules if r.comment != comment and (r.chain == chain or r.target == chain)]
     if not others:
-        engine.change(['iptables', '-w', '-t', table, '-X', chain])
+        engine.change([engine.iptables, '-w', '-t', table, '-X', chain])
 
 
 def _read_file(path):
@@ -1167,21 +1196,30 @@ def remove(engine, record=None, also=None):
     if record is None:
         # Nothing recorded: the lab's marked rules are still found by their comment.
         for table in ('nat', 'filter'):
-            _delete_marked(engine, table, comment)
+            lab_rules.delete_marked(engine, table, comment)
         return None
+    engine.iptables = record.get('iptables') or lab_rules.default_backend(engine)
     for unit in record.get('services', []):
         _stop_unit(engine, unit)
     for entry in record.get('pods', []):
         _remove_pod(engine, record, entry)
     _remove_hand_made_pods(engine, record, also or {})
     _remove_cni_leftovers(engine, record, also or {})
+    # The lab's marked rules in every iptables backend: the machine's `iptables` may have been switched since.
     for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
-        _delete_marked(engine, table, comment)
+        lab_rules.delete_marked(engine, table, comment)
+    try:
+        lab_rules.remove_adopted(engine, record.get('adopted', []))
+        lab_rules.remove_doing_the_job(engine, also, record.get('preexisting', {}))
+    except RuleConflict as exc:
+        raise EngineError(exc.errors) from None
     extra_topology, extra_rules = _hand_made(record, also)
     for rule in extra_rules:
-        for found in engine.iptables_listing(rule.table)[0]:
-            if found.comment is None and found == rule:
-                engine.change(['iptables', '-w', '-t', rule.table, '-D'] + found.argv()[3:])
+        for backend in lab_rules.backends_in_use(engine):
+            for found in lab_rules.listing(engine, backend, rule.table)[0]:
+                if found.comment is None and found == rule:
+                    delete_rule(engine, backend, rule.table, found)
+                    break
     # Chains of the lab's names a student made by hand after the first build
     # (not in a record older than `preexisting.chains`: those are left alone).
     before_chains = record.get('preexisting', {}).get('chains')
@@ -1292,6 +1330,3 @@ def _removal_layers(*topologies):
     return out
 
 
-def _delete_marked(engine, table, comment):
-    found = engine.iptables_listing(table)[0]
-    _delete_rules(engine, table, found, [rule for rule in found if rule.comment == comment])

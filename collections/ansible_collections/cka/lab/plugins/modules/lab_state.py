@@ -78,10 +78,25 @@ options:
         lab's first build (the practice mode), that is its namespaces, bridges, veth pairs, rules that do exactly what a
         declared rule does, and root-namespace sysctls it changed. What the machine had before the lab's first build
         is never removed.
+      - A NAT rule that carries C(traffic) is judged by what it does to that packet; the reset also removes a
+        student's rule that does the same to it (typed another way, in iptables-legacy or as nftables rules).
     type: dict
     default: {}
+  lock_path:
+    description:
+      - The machine's lock, held (C(flock)) for the whole run, so that runs on one machine (two resets at once, a
+        build during a reset, any lab) go one after the other.
+    type: path
+    default: /run/lock/cka-lab.lock
+  lock_timeout:
+    description:
+      - Seconds to wait for another run to release the lock before failing with a message naming it.
+    type: int
+    default: 300
 notes:
   - Needs root on the lab machine (C(become=true)).
+  - The lab's rules are made with the iptables backend the machine's C(iptables) is at the first build
+    (iptables-nft or iptables-legacy), recorded; a reset removes the lab's marked rules from every backend in use.
 seealso:
   - module: cka.lab.ip_topology
   - name: iptables-extensions(8)
@@ -133,8 +148,11 @@ errors:
   elements: str
 """
 
+import fcntl
+import os
 import re
 import shlex
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -152,6 +170,36 @@ def _every_stage(machine):
             for kind, items in (machine or {}).items()}
 
 
+class LockHeld(Exception):
+    """Another run holds the machine's lock."""
+
+
+def machine_lock(path, timeout, lab):
+    """Hold the machine's lock (flock on `path`) for the whole run: runs on one machine, of any lab, go one
+    after the other. Waits up to `timeout` seconds; raises LockHeld naming the holder."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    handle = open(path, 'a+', encoding='utf-8')
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.seek(0)
+                holder = handle.read().strip() or 'unknown'
+                handle.close()
+                raise LockHeld('Lab %s: another lab run holds this machine (%s; lock %s) and did not finish '
+                               'within %d s; wait for it and run again (see: fuser -v %s)'
+                               % (lab, holder, path, timeout, path)) from None
+            time.sleep(0.5)
+    handle.seek(0)
+    handle.truncate()
+    handle.write('pid %d, lab %s, since %s' % (os.getpid(), lab, time.strftime('%Y-%m-%d %H:%M:%S')))
+    handle.flush()
+    return handle
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(
         lab=dict(type='str', required=True),
@@ -161,6 +209,8 @@ def main():
         machine=dict(type='dict', default={}),
         record_dir=dict(type='path', default='/var/lib/cka-lab'),
         every_stage=dict(type='dict', default={}),
+        lock_path=dict(type='path', default='/run/lock/cka-lab.lock'),
+        lock_timeout=dict(type='int', default=300),
     ), supports_check_mode=True)
     params = module.params
     problems = []
@@ -175,16 +225,27 @@ def main():
     bins = {name: module.get_bin_path(name, required=True) for name in ('ip', 'iptables', 'systemctl')}
     bins['bridge'] = module.get_bin_path('bridge') or 'bridge'
 
+    def which(name):
+        if name not in bins:
+            bins[name] = module.get_bin_path(name)
+        return bins[name]
+
     def run(argv):
-        argv = [bins.get(argv[0], argv[0])] + list(argv[1:])
-        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
+        found = argv[0] if argv[0].startswith('/') else which(argv[0])
+        if found is None:
+            return 127, '', '%s: command not found' % argv[0]
+        return module.run_command([found] + list(argv[1:]), environ_update={'LC_ALL': 'C'})
 
     def run_plugin(argv, env, data):
         # A CNI plugin: its CNI_* environment and the network configuration on standard input (CNI SPEC.md).
         return module.run_command(list(argv), environ_update=dict(env), data=data, binary_data=True)
 
     engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode,
-                    run_plugin=run_plugin)
+                    run_plugin=run_plugin, which=which)
+    try:
+        lock = machine_lock(params['lock_path'], params['lock_timeout'], params['lab'])
+    except LockHeld as exc:
+        module.fail_json(msg=str(exc), changed=False)
     try:
         if params['state'] == 'present':
             record = converge(engine, params['machine'], params['stage'], _every_stage(params['every_stage']))
@@ -206,6 +267,8 @@ def main():
         module.fail_json(msg='Lab %s: %s%s; a run again repairs what was done so far, a reset removes it'
                              % (params['lab'], exc.strerror or exc, ': %s' % exc.filename if exc.filename else ''),
                          commands=engine.commands, changed=bool(engine.commands))
+    finally:
+        lock.close()
     module.exit_json(changed=bool(engine.commands), commands=engine.commands, record=record)
 
 

@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The lab engine's NAT rules judged by what they do to the lesson's traffic.
+
+A lab's NAT rule may carry ``traffic:`` (labs/README.md): one packet of the
+lesson it is for. For such a rule a build asks the machine's whole NAT ruleset
+(nat.py: iptables-nft, iptables-legacy, nftables) which rule takes that packet:
+
+- a rule of the student's that does the same to it (``-o lan0 -j MASQUERADE``
+  for the lesson's ``-s 192.168.15.0/24 -j MASQUERADE``, an nftables
+  ``masquerade`` of their own table) is *taken over*: the lab adds no second
+  rule, and notes the rule in its record so that a reset removes it;
+- a rule that does something else to it before the lab's rule could (a DNAT to
+  another address) is passed by inserting the lab's rule before it, in the same
+  chain; where that cannot be done (another tool's chain, another table) the
+  build refuses before anything changes, naming the rule and how to delete it;
+- otherwise the lab's rule is added as any other.
+
+A reset removes, besides the lab's own marked rules in every iptables backend,
+the rules it took over and any rule made later that does the lab's job to the
+lab's traffic, never one the machine had before the lab's first build.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+
+from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, Traffic, iptables_rule, read_ruleset
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing
+
+BACKENDS = ('iptables-nft', 'iptables-legacy')
+
+
+class RuleConflict(Exception):
+    """A rule the build cannot get past; `errors` say which and how to remove it."""
+
+    def __init__(self, errors):
+        super().__init__('; '.join(errors))
+        self.errors = errors
+
+
+def default_backend(engine):
+    """Which iptables the machine's `iptables` command is: iptables-nft or iptables-legacy (or plain iptables)."""
+    rc, out, _ = engine.read(['readlink', '-f', engine.which('iptables') or 'iptables'], ok=(0, 1))
+    target = os.path.basename(out.strip()) if rc == 0 else ''
+    name = 'iptables-legacy' if 'legacy' in target else 'iptables-nft'
+    return name if engine.which(name) else 'iptables'
+
+
+def backends_in_use(engine):
+    """The iptables commands whose tables may hold rules here: nf_tables always, legacy when its tables are loaded."""
+    out = []
+    for name in BACKENDS:
+        if not engine.which(name):
+            continue
+        if name == 'iptables-legacy':
+            rc, names, _ = engine.read(['cat', '/proc/net/ip_tables_names'], ok=(0, 1))
+            if rc != 0 or not names.split():
+                continue
+        out.append(name)
+    return out or ['iptables']
+
+
+def listing(engine, backend, table):
+    _, out, _ = engine.read([backend, '-w', '-t', table, '-S'])
+    return parse_listing(table, out)
+
+
+def delete_rule(engine, backend, table, rule):
+    """Delete `rule` (from ``-S``) by its whole spec: if the rule changed or went, iptables says so and nothing
+    else goes (a position may point at another rule by the time it is used)."""
+    tokens = shlex.split(rule.text)
+    engine.change([backend, '-w', '-t', table, '-D'] + tokens[1:])
+
+
+def delete_marked(engine, table, comment):
+    """Every rule carrying the lab's comment, in every iptables backend in use."""
+    for backend in backends_in_use(engine):
+        for rule in listing(engine, backend, table)[0]:
+            if rule.comment == comment:
+                delete_rule(engine, backend, table, rule)
+
+
+def _ruleset(engine):
+    try:
+        return read_ruleset(lambda argv: engine.read(argv, ok=(0, 1, 2, 4, 127)) if engine.which(argv[0])
+                            else (127, '', '%s: command not found' % argv[0]))
+    except NatError as exc:
+        raise RuleConflict([str(exc)]) from None
+
+
+def traffic_rules(machine):
+    """(item, Traffic, wanted Effect) for each declared rule with `traffic`."""
+    out = []
+    for item in machine.get('rules', []):
+        if item.get('traffic') is None:
+            continue
+        rule = iptables_rule('lab', item['table'], item['rule'], 0)
+        traffic = Traffic.from_declaration(rule.chain, item['traffic'])
+        out.append((item, traffic, rule.effect(traffic)))
+    return out
+
+
+def _key(rule):
+    return {'origin': rule.origin, 'family': rule.family, 'table': rule.table, 'chain': rule.chain,
+            'text': rule.text, 'handle': rule.handle}
+
+
+def plan_traffic(engine, machine, backend, comments):
+    """Before any change: for each rule with `traffic`, what the build does.
+
+    Returns ``(adopted, inserts, skip)``: `adopted`, record entries of the
+    student's rules that already do the lab's job; `inserts`, ``(item, rule)``
+    pairs where the lab's rule must go before `rule` (a NatRule) of its own
+    chain; `skip`, the declared rule texts the ordinary plan must leave out
+    (neither kept nor added). `comments` are the lab's marks, old and new.
+    Raises RuleConflict for a rule the build cannot get past."""
+    wanted = traffic_rules(machine)
+    if not wanted:
+        return [], [], set()
+    ruleset = _ruleset(engine)
+    adopted, inserts, skip, errors = [], [], set(), []
+
+    def ours(rule):
+        return rule.comment in comments
+
+    for item, traffic, effect in wanted:
+        everything = ruleset.decide(traffic)
+        if everything.rule is not None and ours(everything.rule) and everything.effect.same_as(effect):
+            continue  # the lab's own rule does it (kept by the ordinary plan)
+        found = ruleset.decide(traffic, skip=ours)
+        if found.rule is None:
+            continue  # nothing else takes the packet: the lab's rule is added or kept
+        if found.effect.same_as(effect):
+            skip.add(item['rule'])
+            adopted.append(dict(_key(found.rule), lab_rule=item['rule']))
+            continue
+        declared = iptables_rule('lab', item['table'], item['rule'], 0)
+        if found.rule.origin == backend and found.rule.table == item['table'] and found.rule.chain == declared.chain:
+            skip.add(item['rule'])
+            inserts.append((item, found.rule))
+            continue
+        errors.append("machine.rules: the lesson's traffic (%s) is taken by %s, which %s, before the lab's rule "
+                      "`%s` could %s; delete that rule (`%s`) and run again (see: %s)"
+                      % (traffic.words(), found.rule.shown(), found.effect.words(), item['rule'], effect.words(),
+                         shlex.join(found.rule.delete_argv()), found.rule.where()))
+    if errors:
+        raise RuleConflict(errors)
+    return adopted, inserts, skip
+
+
+def insert_before(engine, backend, item, other, comment):
+    """Insert the lab's rule (with its mark) just before `other` in their chain, found again by its words."""
+    rule = iptables_rule('lab', item['table'], item['rule'], 0)
+    rules = [r for r in listing(engine, backend, item['table'])[0] if r.chain == rule.chain]
+    number = next((i for i, r in enumerate(rules, 1) if r.text == other.text or r.text == _normal(other.text)), 1)
+    tokens = shlex.split(item['rule'])
+    jump = next((i for i, t in enumerate(tokens) if t in ('-j', '--jump', '-g', '--goto')), len(tokens))
+    engine.change([backend, '-w', '-t', item['table'], '-I', rule.chain, str(number)] + tokens[2:jump]
+                  + ['-m', 'comment', '--comment', comment] + tokens[jump:])
+
+
+def _normal(text):
+    return ' '.join(shlex.quote(t) for t in shlex.split(text))
+
+
+def remove_adopted(engine, entries):
+    """Delete the rules a build took over, each only if it is still there with the same words."""
+    if not entries:
+        return
+    ruleset = _ruleset(engine)
+    for entry in entries:
+        for rule in ruleset.rules():
+            if (rule.origin, rule.family, rule.table, rule.chain) != (entry['origin'], entry['family'],
+                                                                       entry['table'], entry['chain']):
+                continue
+            if rule.text == entry['text'] and (rule.origin != 'nft' or rule.handle == entry.get('handle')):
+                engine.change(rule.delete_argv())
+                break
+
+
+def remove_doing_the_job(engine, also, preexisting):
+    """Delete every rule that does a declared NAT rule's job to its traffic (made by a student after the
+    lab's first build), except what the machine had before (`preexisting`: record entries) and the lab's own
+    marked rules (deleted by their mark). Then nftables chains and tables this left empty and the machine
+    did not have before."""
+    wanted = traffic_rules(also or {})
+    if not wanted:
+        return
+    ruleset = _ruleset(engine)
+    had = {(e['origin'], e['family'], e['table'], e['chain'], e['text']) for e in preexisting.get('nat', [])}
+    # A record older than version 2 noted only the `iptables -t nat -S` rules of the time.
+    had_texts = set() if 'nat' in preexisting else {_normal(t) for t in preexisting.get('rules', {}).get('nat', [])}
+    had_chains = {tuple(c) for c in preexisting.get('nft_chains', [])}
+    emptied, gone = set(), set()
+    for _, traffic, effect in wanted:
+        for rule in ruleset.doing(traffic, effect, skip=lambda r: (r.comment or '').startswith('cka-lab:')):
+            if (rule.origin, rule.family, rule.table, rule.chain, rule.text) in had or id(rule) in gone \
+                    or (rule.origin != 'nft' and _normal(rule.text) in had_texts):
+                continue
+            gone.add(id(rule))
+            engine.change(rule.delete_argv())
+            if rule.origin == 'nft':
+                emptied.add((rule.family, rule.table, rule.chain))
+    for family, table, chain in sorted(emptied):
+        left = [r for r in ruleset.chains.get(('nft', family, table, chain), []) if id(r) not in gone]
+        if not left and (family, table, chain) not in had_chains:
+            engine.change(['nft', 'delete', 'chain', family, table, chain])
+            others = [key for key in ruleset.chains if key[0] == 'nft' and key[1:3] == (family, table)
+                      and key[3] != chain]
+            if not others and not any(c[:2] == (family, table) for c in had_chains):
+                engine.change(['nft', 'delete', 'table', family, table])
+
+
+def snapshot(engine):
+    """What a first build notes of the machine's NAT: every rule (any tool) and nftables' own chains."""
+    ruleset = _ruleset(engine)
+    rules = [{'origin': r.origin, 'family': r.family, 'table': r.table, 'chain': r.chain, 'text': r.text}
+             for r in ruleset.rules()]
+    chains = sorted([f, t, c] for (o, f, t, c) in ruleset.chains if o == 'nft')
+    return rules, chains
