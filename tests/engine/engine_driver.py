@@ -107,10 +107,14 @@ def lab_machine(bridge='v-net-0', forwarded_port=80, web_port=80, content='Hello
     of red and blue via the bridge, ip_forward, bridged traffic kept out of
     iptables, MASQUERADE and DNAT, FORWARD accepts for the bridge, and a file.
     """
-    rules = [{'table': 'nat', 'rule': '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE'}] if masquerade else []
+    rules = [{'table': 'nat', 'rule': '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE',
+              'traffic': {'source': '192.168.15.2', 'destination': '192.168.1.3', 'in': bridge, 'out': 'lan0',
+                          'out_address': '192.168.1.2'}}] if masquerade else []
     rules += [
         {'table': 'nat', 'rule': '-A PREROUTING -i lan0 -p tcp --dport %d -j DNAT --to-destination 192.168.15.2:%d'
-                                 % (forwarded_port, web_port)},
+                                 % (forwarded_port, web_port),
+         'traffic': {'source': '192.168.1.3', 'destination': '192.168.1.2', 'port': forwarded_port, 'in': 'lan0',
+                     'local': True}},
         {'table': 'filter', 'rule': '-A FORWARD -i %s -j ACCEPT' % bridge, 'environment': True},
         {'table': 'filter', 'rule': '-A FORWARD -o %s -j ACCEPT' % bridge, 'environment': True},
     ]

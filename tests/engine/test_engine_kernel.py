@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `import engine_driver` in any import mode
 import engine_driver  # noqa: E402
@@ -110,7 +111,7 @@ def test_a_reset_puts_the_machine_back_as_it_was(engine_scenario):
 
     assert result['before'] == NOTHING
     assert result['built']['namespaces'] == ['blue', 'lan-host', 'red']
-    assert deletes(result['reset'], 'nat', 'POSTROUTING', 1,
+    assert deletes(result['reset'], 'nat', 'POSTROUTING',
                    '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT)
     assert result['after'] == NOTHING
     assert result['record'] is None
@@ -134,13 +135,14 @@ def test_rules_typed_by_hand_before_the_build_are_not_doubled(engine_scenario):
         '-A POSTROUTING -d 10.0.0.0/8 -j RETURN',
         '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE',
     ]
-    assert not [c for c in result['first'] if c.startswith(('iptables -w -t nat -A', 'iptables -w -t nat -R'))], \
+    assert not [c for c in result['first'] if c.startswith(('iptables-nft -w -t nat -A', 'iptables-nft -w -t nat -R'))], \
         result['first']
     assert result['second'] == []
 
 
 def test_rules_typed_by_hand_in_practice_are_taken_over_and_go_with_the_reset(engine_scenario):
-    """Practice: the lab's start (no rules), the student's rules, then the full build and a reset."""
+    """Practice: the lab's start (no rules), the student's rules, then the full build and a reset. The
+    student's DNAT names no interface, yet does the lab's job to the lesson's traffic: it is taken over."""
     result = engine_scenario('''
         start = lab_machine()
         start['rules'] = []
@@ -149,16 +151,18 @@ def test_rules_typed_by_hand_in_practice_are_taken_over_and_go_with_the_reset(en
         sh('iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80')
         result['full'] = build(lab_machine())
         result['nat'] = rules('nat')
+        result['adopted'] = [a['text'] for a in record()['adopted']]
+        result['again'] = build(lab_machine())
         reset()
         result['nat after reset'] = rules('nat')
     ''')
 
     assert result['nat'] == ['-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80',
-                             MASQUERADE]
-    assert not [c for c in result['full'] if ' -A PREROUTING' in c], result['full']
-    # The student's DNAT is not the lab's rule (it names no interface): the reset leaves it.
-    assert result['nat after reset'] == [
-        '-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80']
+                             '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE']
+    assert not [c for c in result['full'] if ' -t nat ' in c], result['full']
+    assert sorted(result['adopted']) == sorted(result['nat'])
+    assert result['again'] == []
+    assert result['nat after reset'] == []
 
 
 def test_a_reset_leaves_a_rule_the_machine_had_before_the_lab(engine_scenario):
@@ -174,9 +178,9 @@ def test_a_reset_leaves_a_rule_the_machine_had_before_the_lab(engine_scenario):
     assert result['nat'] == ['-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE']
 
 
-def deletes(commands, table, chain, number, rule):
-    """The command that deletes `rule`, the rule at `number` in `chain`, by position."""
-    return 'iptables -w -t %s -D %s %d  # %s' % (table, chain, number, rule) in commands
+def deletes(commands, table, chain, rule):
+    """The command that deletes `rule` of `chain` by its whole spec (never by position)."""
+    return 'iptables-nft -w -t %s -D %s' % (table, rule[3:]) in commands
 
 
 def test_a_pasted_copy_of_a_lab_rule_is_deleted(engine_scenario):
@@ -193,9 +197,9 @@ def test_a_pasted_copy_of_a_lab_rule_is_deleted(engine_scenario):
 
     assert result['pasted'] == [MASQUERADE, MASQUERADE, FORWARD_IN, FORWARD_OUT, FORWARD_IN]
     assert sorted(changes(result['build'])) == sorted([
-        'iptables -w -t nat -D POSTROUTING 2  # -A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s '
+        'iptables-nft -w -t nat -D POSTROUTING 2  # -A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s '
         '-j MASQUERADE' % COMMENT,
-        'iptables -w -t filter -D FORWARD 3  # -A FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT' % COMMENT,
+        'iptables-nft -w -t filter -D FORWARD 3  # -A FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT' % COMMENT,
     ])
     assert result['nat'] == [MASQUERADE]
     assert sorted(result['filter']) == sorted([FORWARD_IN, FORWARD_OUT])
@@ -224,7 +228,7 @@ def test_a_lab_rule_no_longer_declared_is_deleted(engine_scenario):
     ''')
 
     assert result['nat'] == [DNAT.replace('--dport 80', '--dport 8080')]
-    assert deletes(result['build'], 'nat', 'POSTROUTING', 1,
+    assert deletes(result['build'], 'nat', 'POSTROUTING',
                    '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT)
 
 
@@ -338,9 +342,9 @@ def test_check_mode_plans_a_changed_declaration_and_changes_nothing(engine_scena
     planned = result['planned']
     assert planned, 'check mode planned nothing'
     for command in ('ip link del v-net-0', 'ip link set veth-red-br master v-net-1',
-                    'iptables -w -t nat -A PREROUTING -i lan0 -p tcp --dport 8080 -m comment --comment %s '
+                    'iptables-nft -w -t nat -A PREROUTING -i lan0 -p tcp --dport 8080 -m comment --comment %s '
                     '-j DNAT --to-destination 192.168.15.2:80' % COMMENT,
-                    'iptables -w -t filter -A FORWARD -i v-net-1 -m comment --comment %s -j ACCEPT' % COMMENT):
+                    'iptables-nft -w -t filter -A FORWARD -i v-net-1 -m comment --comment %s -j ACCEPT' % COMMENT):
         assert command in planned, planned
     assert any(c.startswith('ip link add v-net-1 ') for c in planned), planned
     assert any(c.startswith('write ') for c in planned), planned
@@ -357,9 +361,9 @@ def test_check_mode_plans_a_reset_and_changes_nothing(engine_scenario):
     ''')
 
     assert result['after'] == result['before']
-    assert deletes(result['planned'], 'nat', 'POSTROUTING', 1,
+    assert deletes(result['planned'], 'nat', 'POSTROUTING',
                    '-A POSTROUTING -s 192.168.15.0/24 -m comment --comment %s -j MASQUERADE' % COMMENT)
-    assert deletes(result['planned'], 'nat', 'PREROUTING', 1,
+    assert deletes(result['planned'], 'nat', 'PREROUTING',
                    '-A PREROUTING -i lan0 -p tcp -m tcp --dport 80 -m comment --comment %s -j DNAT '
                    '--to-destination 192.168.15.2:80' % COMMENT)
     assert 'ip netns del red' in result['planned']
@@ -558,3 +562,160 @@ def test_a_renamed_bridge_is_reached_at_once(engine_scenario):
     assert result['before'] is True
     assert 'ip -n red neigh flush to 192.168.15.5' in result['build']
     assert result['after'] is True
+
+
+# --------------------------------------------------------------------------
+# NAT typed another way, in another tool, or in the way (issue: a grader and a classroom users can trust)
+# --------------------------------------------------------------------------
+
+STUDENT_NAT = {
+    'DNAT without :80': '-t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2',
+    'DNAT on -d 192.168.1.2': '-t nat -A PREROUTING -d 192.168.1.2 -p tcp --dport 80 -j DNAT '
+                              '--to-destination 192.168.15.2:80',
+    'MASQUERADE -o lan0': '-t nat -A POSTROUTING -o lan0 -j MASQUERADE',
+    'SNAT --to-source': '-t nat -A POSTROUTING -s 192.168.15.0/24 -j SNAT --to-source 192.168.1.2',
+}
+
+
+@pytest.mark.parametrize('typed', sorted(STUDENT_NAT))
+def test_nat_typed_another_valid_way_is_taken_over_not_doubled_and_reset(engine_scenario, typed):
+    result = engine_scenario('''
+        start = lab_machine()
+        start['rules'] = []
+        build(start, stage='start')
+        sh('iptables ' + params['rule'])
+        result['student'] = rules('nat')
+        result['build'] = build(lab_machine())
+        result['nat'] = rules('nat')
+        result['lan-host -> 192.168.1.2:80 arrives from'] = tcp_source('lan-host', 'blue', '192.168.15.2', port=80,
+                                                                       connect='192.168.1.2')
+        result['blue -> lan-host arrives from'] = tcp_source('blue', 'lan-host', '192.168.1.3')
+        result['again'] = build(lab_machine())
+        reset()
+        result['after reset'] = rules('nat')
+    ''', rule=STUDENT_NAT[typed])
+
+    chain = result['student'][0].split()[1]
+    assert [r for r in result['nat'] if r.split()[1] == chain] == result['student'], result['nat']
+    assert result['lan-host -> 192.168.1.2:80 arrives from'] == '192.168.1.3'
+    assert result['blue -> lan-host arrives from'] == '192.168.1.2'
+    assert result['again'] == []
+    assert result['after reset'] == []
+
+
+def test_nat_typed_as_nftables_rules_of_ones_own_is_taken_over_and_reset_with_its_chain(engine_scenario):
+    result = engine_scenario('''
+        start = lab_machine()
+        start['rules'] = []
+        build(start, stage='start')
+        sh('nft add table ip nat')
+        sh('nft add chain ip nat postrouting "{ type nat hook postrouting priority srcnat; }"')
+        sh('nft add rule ip nat postrouting ip saddr 192.168.15.0/24 masquerade')
+        result['build'] = build(lab_machine())
+        result['nat'] = rules('nat')
+        result['blue -> lan-host arrives from'] = tcp_source('blue', 'lan-host', '192.168.1.3')
+        result['reset'] = reset()
+        result['nft after reset'] = sh('nft list ruleset')
+        result['nat after reset'] = rules('nat')
+    ''')
+
+    assert not [r for r in result['nat'] if 'MASQUERADE' in r], result['nat']
+    assert result['blue -> lan-host arrives from'] == '192.168.1.2'
+    assert any(c.startswith('nft delete rule ip nat postrouting handle ') for c in result['reset']), result['reset']
+    assert 'nft delete chain ip nat postrouting' in result['reset']
+    assert 'postrouting' not in result['nft after reset'] and 'masquerade' not in result['nft after reset']
+    assert result['nat after reset'] == []
+
+
+def test_a_students_earlier_dnat_elsewhere_does_not_shadow_the_labs(engine_scenario):
+    """The student's DNAT to orange's address comes first in PREROUTING: the lab's goes before it, and the
+    LAN host's connection reaches blue."""
+    result = engine_scenario('''
+        sh('iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 192.168.15.3:80')
+        build(lab_machine())
+        result['nat'] = rules('nat', 'PREROUTING')
+        result['lan-host -> 192.168.1.2:80 arrives in blue from'] = tcp_source('lan-host', 'blue', '192.168.15.2',
+                                                                               port=80, connect='192.168.1.2')
+        result['again'] = build(lab_machine())
+        reset()
+        result['after reset'] = rules('nat')
+    ''')
+
+    assert result['nat'] == [DNAT, '-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.3:80']
+    assert result['lan-host -> 192.168.1.2:80 arrives in blue from'] == '192.168.1.3'
+    assert result['again'] == []
+    # Not the lab's job: the student's own rule stays.
+    assert result['after reset'] == ['-A PREROUTING -p tcp -m tcp --dport 80 -j DNAT --to-destination 192.168.15.3:80']
+
+
+def test_a_dnat_elsewhere_in_a_chain_the_lab_cannot_go_before_is_refused_before_any_change(engine_scenario):
+    result = engine_scenario('''
+        sh('nft add table ip mine')
+        sh('nft add chain ip mine pre "{ type nat hook prerouting priority dstnat - 10; }"')
+        sh('nft add rule ip mine pre tcp dport 80 dnat to 192.168.15.3')
+        before = machine_state()
+        try:
+            build(lab_machine())
+            result['error'] = None
+        except Exception as exc:
+            result['error'] = ' '.join(getattr(exc, 'errors', [str(exc)]))
+        result['unchanged'] = machine_state() == before
+    ''')
+
+    assert result['error'] is not None
+    assert "the lesson's traffic (TCP from 192.168.1.3 to 192.168.1.2 port 80, in on lan0)" in result['error']
+    assert '`tcp dport 80 dnat to 192.168.15.3` (nft chain ip mine pre, handle' in result['error']
+    assert 'sends it to 192.168.15.3:80' in result['error']
+    assert 'nft delete rule ip mine pre handle' in result['error']
+    assert result['unchanged']
+
+
+def iptables_shim(target):
+    return '''
+        shim = work_path('bin')
+        os.makedirs(shim, exist_ok=True)
+        if os.path.lexists(os.path.join(shim, 'iptables')):
+            os.unlink(os.path.join(shim, 'iptables'))
+        os.symlink(shutil.which('%s'), os.path.join(shim, 'iptables'))
+        os.environ['PATH'] = shim + ':' + os.environ['PATH']
+    ''' % target
+
+
+def test_the_labs_rules_go_with_the_reset_after_iptables_is_switched_to_legacy(engine_scenario):
+    """Built with iptables-nft; the machine's `iptables` then points at iptables-legacy (a PATH shim here,
+    update-alternatives on a machine): the reset still removes the lab's rules from the nf_tables tables."""
+    result = engine_scenario('''
+        import shutil
+        build(lab_machine())
+        result['record'] = record()['iptables']
+    ''' + iptables_shim('iptables-legacy') + '''
+        sh('iptables -t nat -A POSTROUTING -d 10.9.0.0/16 -j RETURN')  # legacy tables now in use
+        result['reset'] = reset()
+        result['nft'] = [r for r in sh('iptables-nft -t nat -S').splitlines() + sh('iptables-nft -S').splitlines()
+                         if r.startswith('-A')]
+        result['legacy'] = [r for r in sh('iptables-legacy -t nat -S').splitlines() if r.startswith('-A')]
+    ''')
+
+    assert result['record'] == 'iptables-nft'
+    assert result['nft'] == []
+    assert result['legacy'] == ['-A POSTROUTING -d 10.9.0.0/16 -j RETURN']
+
+
+def test_a_lab_built_with_legacy_iptables_is_reset_from_the_legacy_tables(engine_scenario):
+    result = engine_scenario('''
+        import shutil
+    ''' + iptables_shim('iptables-legacy') + '''
+        build(lab_machine())
+        result['record'] = record()['iptables']
+        result['legacy'] = [r for r in sh('iptables-legacy -t nat -S').splitlines() if r.startswith('-A')]
+        result['again'] = build(lab_machine())
+    ''' + iptables_shim('iptables-nft') + '''
+        reset()
+        result['legacy after reset'] = [r for r in sh('iptables-legacy -t nat -S').splitlines() +
+                                        sh('iptables-legacy -S').splitlines() if r.startswith('-A')]
+    ''')
+
+    assert result['record'] == 'iptables-legacy'
+    assert len(result['legacy']) == 2
+    assert result['again'] == []
+    assert result['legacy after reset'] == []

@@ -294,9 +294,9 @@ def test_a_reset_detaches_every_pod_and_puts_the_sandbox_back_as_it_was(pods_sce
         assert command in reset, (command, reset)
     assert reset.index(DEL_POD_A) < reset.index('ip netns del pod-a') < reset.index('ip link del cni0')
     for chain in PORTMAP_CHAINS:
-        assert 'iptables -w -t nat -X %s' % chain in reset, reset
+        assert 'iptables-nft -w -t nat -X %s' % chain in reset, reset
     for jump in ('PREROUTING', 'OUTPUT'):
-        assert any(c.startswith('iptables -w -t nat -D %s 1  # ' % jump) and c.endswith('-j CNI-HOSTPORT-DNAT')
+        assert any(c.startswith('iptables-nft -w -t nat -D %s ' % jump) and c.endswith('-j CNI-HOSTPORT-DNAT')
                    for c in reset), reset
     assert [r for r in result['plugins']['runs']] == [
         ['DEL', 'portmap', 'pod-a', 'eth0'], ['DEL', 'bridge', 'pod-a', 'eth0'], ['DEL', 'loopback', 'pod-a', 'lo'],

@@ -512,7 +512,8 @@ def converge(engine, machine, stage, every_stage=None):
     traffic_plan = ([], [], set())
     try:
         traffic_plan = lab_rules.plan_traffic(engine, machine, engine.iptables,
-                                              {engine.comment} | ({old_comment} if old_comment else set()))
+                                              {engine.comment} | ({old_comment} if old_comment else set()),
+                                              record.get('preexisting'))
     except (RuleConflict, NatError) as exc:
         errors += getattr(exc, 'errors', [str(exc)])
 
@@ -993,11 +994,8 @@ def _converge_netfilter(engine, machine, record, traffic_plan=([], [], set())):
 
 
 def _delete_rules(engine, table, found, doomed):
-    """Delete rules of `found` (a table's listing) by their whole spec, never by position: another run or a
-    student may have changed the chain since it was listed. Of identical rules the first goes, which leaves
-    the same rules behind."""
-    for rule in doomed:
-        delete_rule(engine, engine.iptables, table, rule)
+    """Delete rules of `found` (a table's listing); see lab_rules.delete_rules."""
+    lab_rules.delete_rules(engine, engine.iptables, table, found, doomed)
 
 
 def _drop_chain(engine, table, chain, comment):
@@ -1209,8 +1207,7 @@ def remove(engine, record=None, also=None):
     for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
         lab_rules.delete_marked(engine, table, comment)
     try:
-        lab_rules.remove_adopted(engine, record.get('adopted', []))
-        lab_rules.remove_doing_the_job(engine, also, record.get('preexisting', {}))
+        lab_rules.remove_nat(engine, record.get('adopted', []), also, record.get('preexisting', {}))
     except RuleConflict as exc:
         raise EngineError(exc.errors) from None
     extra_topology, extra_rules = _hand_made(record, also)

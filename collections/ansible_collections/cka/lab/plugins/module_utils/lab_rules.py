@@ -74,6 +74,30 @@ def delete_rule(engine, backend, table, rule):
     engine.change([backend, '-w', '-t', table, '-D'] + tokens[1:])
 
 
+def delete_rules(engine, backend, table, found, doomed):
+    """Delete `doomed` rules of `found` (a listing of the table). A rule with no identical twin in its chain
+    goes by its spec. Of identical twins the one meant goes by its position, last first in each chain, and
+    only after the chain is listed again and that position still holds that rule: deleting by spec would
+    take the first twin, which may be the copy that was meant to stay in its place."""
+    places = []
+    for rule in doomed:
+        chain = [r for r in found if r.chain == rule.chain]
+        number = next(i for i, r in enumerate(chain, 1) if r is rule)
+        places.append((rule.chain, number, rule, sum(1 for r in chain if r.text == rule.text) > 1))
+    for chain, number, rule, twins in sorted(places, key=lambda p: (p[0], -p[1])):
+        if not twins:
+            delete_rule(engine, backend, table, rule)
+            continue
+        if not engine.check_mode:
+            now = [r for r in listing(engine, backend, table)[0] if r.chain == chain]
+            if len(now) < number or now[number - 1].text != rule.text:
+                raise RuleConflict(['%s -t %s: the rule at %s %d is no longer `%s` (the chain changed while this '
+                                    'run worked); run again (see: %s -t %s -S %s)'
+                                    % (backend, table, chain, number, rule.text, backend, table, chain)])
+        engine.change([backend, '-w', '-t', table, '-D', chain, str(number)],
+                      '%s -w -t %s -D %s %d  # %s' % (backend, table, chain, number, rule.text))
+
+
 def delete_marked(engine, table, comment):
     """Every rule carrying the lab's comment, in every iptables backend in use."""
     for backend in backends_in_use(engine):
@@ -107,14 +131,16 @@ def _key(rule):
             'text': rule.text, 'handle': rule.handle}
 
 
-def plan_traffic(engine, machine, backend, comments):
+def plan_traffic(engine, machine, backend, comments, preexisting=None):
     """Before any change: for each rule with `traffic`, what the build does.
 
     Returns ``(adopted, inserts, skip)``: `adopted`, record entries of the
     student's rules that already do the lab's job; `inserts`, ``(item, rule)``
     pairs where the lab's rule must go before `rule` (a NatRule) of its own
     chain; `skip`, the declared rule texts the ordinary plan must leave out
-    (neither kept nor added). `comments` are the lab's marks, old and new.
+    (neither kept nor added). `comments` are the lab's marks, old and new;
+    `preexisting`, the record's note of the machine before the lab: a rule it
+    had that does the job makes the lab's unnecessary, but is not taken over.
     Raises RuleConflict for a rule the build cannot get past."""
     wanted = traffic_rules(machine)
     if not wanted:
@@ -134,7 +160,8 @@ def plan_traffic(engine, machine, backend, comments):
             continue  # nothing else takes the packet: the lab's rule is added or kept
         if found.effect.same_as(effect):
             skip.add(item['rule'])
-            adopted.append(dict(_key(found.rule), lab_rule=item['rule']))
+            if not _had(found.rule, preexisting or {}):
+                adopted.append(dict(_key(found.rule), lab_rule=item['rule']))
             continue
         declared = iptables_rule('lab', item['table'], item['rule'], 0)
         if found.rule.origin == backend and found.rule.table == item['table'] and found.rule.chain == declared.chain:
@@ -148,6 +175,15 @@ def plan_traffic(engine, machine, backend, comments):
     if errors:
         raise RuleConflict(errors)
     return adopted, inserts, skip
+
+
+def _had(rule, preexisting):
+    """Whether the machine had `rule` before the lab's first build (the record's `preexisting`)."""
+    if 'nat' in preexisting:
+        return any((e['origin'], e['family'], e['table'], e['chain'], e['text'])
+                   == (rule.origin, rule.family, rule.table, rule.chain, rule.text) for e in preexisting['nat'])
+    # A record older than version 2 noted only the `iptables -t nat -S` rules of the time.
+    return rule.origin != 'nft' and _normal(rule.text) in {_normal(t) for t in preexisting.get('rules', {}).get('nat', [])}
 
 
 def insert_before(engine, backend, item, other, comment):
@@ -165,52 +201,41 @@ def _normal(text):
     return ' '.join(shlex.quote(t) for t in shlex.split(text))
 
 
-def remove_adopted(engine, entries):
-    """Delete the rules a build took over, each only if it is still there with the same words."""
-    if not entries:
-        return
-    ruleset = _ruleset(engine)
-    for entry in entries:
-        for rule in ruleset.rules():
-            if (rule.origin, rule.family, rule.table, rule.chain) != (entry['origin'], entry['family'],
-                                                                       entry['table'], entry['chain']):
-                continue
-            if rule.text == entry['text'] and (rule.origin != 'nft' or rule.handle == entry.get('handle')):
-                engine.change(rule.delete_argv())
-                break
-
-
-def remove_doing_the_job(engine, also, preexisting):
-    """Delete every rule that does a declared NAT rule's job to its traffic (made by a student after the
-    lab's first build), except what the machine had before (`preexisting`: record entries) and the lab's own
-    marked rules (deleted by their mark). Then nftables chains and tables this left empty and the machine
-    did not have before."""
+def remove_nat(engine, adopted, also, preexisting):
+    """Delete the rules a build took over (`adopted`, record entries, each only if it is still there with the
+    same words) and every rule that does a declared NAT rule's job to its traffic (`also`: every stage's
+    declarations; made by a student after the lab's first build), except what the machine had before
+    (`preexisting`) and the lab's own marked rules (deleted by their mark). Then the nftables chains and
+    tables this left empty that the machine did not have before."""
     wanted = traffic_rules(also or {})
-    if not wanted:
+    if not adopted and not wanted:
         return
     ruleset = _ruleset(engine)
-    had = {(e['origin'], e['family'], e['table'], e['chain'], e['text']) for e in preexisting.get('nat', [])}
-    # A record older than version 2 noted only the `iptables -t nat -S` rules of the time.
-    had_texts = set() if 'nat' in preexisting else {_normal(t) for t in preexisting.get('rules', {}).get('nat', [])}
-    had_chains = {tuple(c) for c in preexisting.get('nft_chains', [])}
-    emptied, gone = set(), set()
+    doomed = []
+    for entry in adopted:
+        for rule in ruleset.rules():
+            if (rule.origin, rule.family, rule.table, rule.chain, rule.text) == (
+                    entry['origin'], entry['family'], entry['table'], entry['chain'], entry['text']) \
+                    and (rule.origin != 'nft' or rule.handle == entry.get('handle')) and rule not in doomed:
+                doomed.append(rule)
+                break
     for _, traffic, effect in wanted:
         for rule in ruleset.doing(traffic, effect, skip=lambda r: (r.comment or '').startswith('cka-lab:')):
-            if (rule.origin, rule.family, rule.table, rule.chain, rule.text) in had or id(rule) in gone \
-                    or (rule.origin != 'nft' and _normal(rule.text) in had_texts):
-                continue
-            gone.add(id(rule))
-            engine.change(rule.delete_argv())
-            if rule.origin == 'nft':
-                emptied.add((rule.family, rule.table, rule.chain))
-    for family, table, chain in sorted(emptied):
-        left = [r for r in ruleset.chains.get(('nft', family, table, chain), []) if id(r) not in gone]
-        if not left and (family, table, chain) not in had_chains:
-            engine.change(['nft', 'delete', 'chain', family, table, chain])
-            others = [key for key in ruleset.chains if key[0] == 'nft' and key[1:3] == (family, table)
-                      and key[3] != chain]
-            if not others and not any(c[:2] == (family, table) for c in had_chains):
-                engine.change(['nft', 'delete', 'table', family, table])
+            if not _had(rule, preexisting) and not any(rule is d for d in doomed):
+                doomed.append(rule)
+    for rule in doomed:
+        engine.change(rule.delete_argv())
+    had_chains = {tuple(c) for c in preexisting.get('nft_chains', [])}
+    emptied = sorted({(r.family, r.table, r.chain) for r in doomed if r.origin == 'nft'})
+    for family, table, chain in emptied:
+        left = [r for r in ruleset.chains.get(('nft', family, table, chain), []) if not any(r is d for d in doomed)]
+        if left or (family, table, chain) in had_chains:
+            continue
+        engine.change(['nft', 'delete', 'chain', family, table, chain])
+        others = [key for key in ruleset.chains if key[1:3] == (family, table) and key[3] != chain
+                  and (key[0] != 'nft' or (family, table, key[3]) not in emptied)]
+        if not others and not any(c[:2] == (family, table) for c in had_chains):
+            engine.change(['nft', 'delete', 'table', family, table])
 
 
 def snapshot(engine):

@@ -158,6 +158,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cka.lab.plugins.module_utils.cni import CniError
 from ansible_collections.cka.lab.plugins.module_utils.lab_engine import Engine, EngineError, converge, remove
+from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict
 from ansible_collections.cka.lab.plugins.module_utils.topology import IpCommandError, command_string
 
 SLUG = re.compile(r'^[a-z][a-z0-9-]{0,23}$')
@@ -251,7 +252,7 @@ def main():
             record = converge(engine, params['machine'], params['stage'], _every_stage(params['every_stage']))
         else:
             record = remove(engine, also=_every_stage(params['every_stage'])) or {}
-    except EngineError as exc:
+    except (EngineError, RuleConflict) as exc:
         module.fail_json(msg='Lab %s: %s' % (params['lab'], '; '.join(exc.errors)), errors=exc.errors,
                          commands=engine.commands, changed=bool(engine.commands))
     except IpCommandError as exc:
