@@ -78,6 +78,14 @@ def test_namespace(lab, item):
 @pytest.mark.each("machine.bridges")
 def test_bridge(lab, item):
     check_link(lab, item, "bridge")
+    namespace, name = item.get("namespace"), item["name"]
+    data = links(lab, namespace)[name].get("linkinfo", {}).get("info_data", {})
+    if data.get("stp_state", 0):
+        fail("the bridge %s has STP on (stp_state %s): each port it gets waits about %d s (listening, then learning) "
+             "before it forwards; the lesson's bridge has it off: `%s` - see `%s`"
+             % (name, data["stp_state"], 2 * int(data.get("forward_delay", 1500)) // 100,
+                ip(namespace, "link", "set", "dev", name, "type", "bridge", "stp_state", "0"),
+                ip(namespace, "-d", "link", "show", name)))
 
 
 @pytest.mark.each("machine.vxlans")

@@ -719,3 +719,21 @@ def test_a_lab_built_with_legacy_iptables_is_reset_from_the_legacy_tables(engine
     assert len(result['legacy']) == 2
     assert result['again'] == []
     assert result['legacy after reset'] == []
+
+
+def test_a_bridge_made_with_stp_on_is_built_with_stp_off(engine_scenario):
+    """A bridge with STP on (a student's `ip link add v-net-0 type bridge stp_state 1`, here turned on after a
+    build): the build turns STP off (the lesson's bridge forwards at once), and leaves it off on the next run."""
+    result = engine_scenario('''
+        build(lab_machine())
+        sh('ip link set dev v-net-0 type bridge stp_state 1')
+        result['build'] = build(lab_machine())
+        result['stp'] = ip_json('-d', '-j', 'link', 'show', 'v-net-0')[0]['linkinfo']['info_data']['stp_state']
+        result['red -> blue'] = ping('red', '192.168.15.2')
+        result['again'] = build(lab_machine())
+    ''')
+
+    assert 'ip link set dev v-net-0 type bridge stp_state 0' in result['build']
+    assert result['stp'] == 0
+    assert result['red -> blue']
+    assert result['again'] == []

@@ -579,6 +579,7 @@ class Link:
     mtu: int | None = None  # None: not known (a link the plan makes, until it sets one)
     vxlan: VxlanConfig | None = None  # a vxlan's settings, from linkinfo.info_data
     remotes: list = field(default_factory=list)  # a vxlan's flood list (read for declared vxlans only)
+    stp: bool = False  # a bridge's spanning tree (info_data.stp_state != 0)
 
 
 @dataclass
@@ -636,7 +637,9 @@ def _read_links(run, namespace):
             up='UP' in item.get('flags', []), master=item.get('master'), peer_name=item.get('link'),
             peer_index=item.get('link_index'), peer_netnsid=item.get('link_netnsid'),
             mac=(item.get('address') or '').lower() or None, mtu=item.get('mtu'),
-            vxlan=_vxlan_found(linkinfo) if linkinfo.get('info_kind') == 'vxlan' else None)
+            vxlan=_vxlan_found(linkinfo) if linkinfo.get('info_kind') == 'vxlan' else None,
+            stp=bool((linkinfo.get('info_data') or {}).get('stp_state', 0)) if linkinfo.get('info_kind') == 'bridge'
+            else False)
         links[item['ifname']].addresses = [
             ipaddress.ip_interface('%s/%s' % (a['local'], a['prefixlen']))
             for a in item.get('addr_info', []) if a.get('family') in ('inet', 'inet6')]
@@ -793,6 +796,10 @@ class Planner:
     def bridge_add(self, namespace, name, mac=None):
         self._emit(namespace, 'link', 'add', name, *_address_args(mac), 'type', 'bridge')
         self.model.links[namespace][name] = Link(name=name, kind='bridge', mac=mac)
+
+    def bridge_stp_off(self, namespace, name):
+        self._emit(namespace, 'link', 'set', 'dev', name, 'type', 'bridge', 'stp_state', '0')
+        self.model.links[namespace][name].stp = False
 
     def veth_add(self, end, peer):
         args = ['link', 'add', end.name] + _address_args(end.mac)
@@ -1060,6 +1067,10 @@ def plan_present(topology, state):
             planner.link_del(bridge.namespace, bridge.name)
         if found is None or found.kind != 'bridge':
             planner.bridge_add(bridge.namespace, bridge.name, bridge.mac)
+        elif found.stp:
+            # A bridge made with STP on holds each new port in listening and learning for about 30 s
+            # (2 x forward_delay, 15 s by default): the lessons' bridges have it off, as `ip link add` makes them.
+            planner.bridge_stp_off(bridge.namespace, bridge.name)
 
     for end, peer in topology.veth_pairs:
         if pair_ok(model, end, peer):
