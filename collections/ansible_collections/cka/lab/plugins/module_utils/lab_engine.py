@@ -230,7 +230,14 @@ class Engine:
 
     def apply_planner(self, planner):
         for argv in planner.commands:
-            self.change(argv, command_string(argv))
+            try:
+                self.change(argv, command_string(argv))
+            except IpCommandError as exc:
+                # A veth end whose peer's namespace was just released goes with it, a moment after it was
+                # read: gone is what the deletion wanted.
+                if argv[-3:-1] == ['link', 'del'] and 'Cannot find device' in (exc.stderr or ''):
+                    continue
+                raise
 
     # -- the machine's own networks ----------------------------------------
     def own_networks(self, owned_links):
