@@ -54,9 +54,14 @@ class Lab:
     def json(self, command, *args):
         """Run a command that prints JSON (``ip -j ...``) and parse its output.
 
-        ``ip -j`` prints nothing at all for an empty list."""
-        out = self.host.check_output(command, *args)
-        return self.parse_json(out)
+        ``ip -j`` prints nothing at all for an empty list. A command that fails fails the check with
+        its words, not a traceback."""
+        result = self.host.run(command, *args)
+        if result.rc != 0:
+            pytest.fail("this check cannot run on %s: `%s` failed (rc %d): %s"
+                        % (self.name, result.command.decode() if isinstance(result.command, bytes) else command,
+                           result.rc, (result.stderr or result.stdout).strip() or "no message"), pytrace=False)
+        return self.parse_json(result.stdout)
 
     @staticmethod
     def parse_json(out):

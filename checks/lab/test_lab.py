@@ -15,9 +15,24 @@ import shlex
 import pytest
 
 from lab_grading import covered_by, fail, file_lines_missing, json_differences, route_found, sockets_listening
+from ansible_collections.cka.lab.plugins.module_utils.lab_engine import TOOL_PACKAGES
 from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, Traffic, iptables_rule, read_ruleset
 
 LAB = "engine"
+
+
+_HAVE = {}
+
+
+def need(lab, tool, what):
+    """Fail, naming the tool and its package, when `tool` is not on the machine: a check that cannot run
+    must not blame the lesson."""
+    if (lab.name, tool) not in _HAVE:
+        _HAVE[(lab.name, tool)] = lab.run("command -v %s" % shlex.quote(tool)).rc == 0
+    if not _HAVE[(lab.name, tool)]:
+        package = TOOL_PACKAGES.get(tool, tool)
+        fail("this check cannot run on %s: %s needs `%s`, which is not installed (Debian package %s: "
+             "`apt-get install %s`) - see `command -v %s`" % (lab.name, what, tool, package, package, tool))
 
 
 def ns_words(namespace):
@@ -102,6 +117,7 @@ def test_vxlan(lab, item):
         if str(data.get(key)) != str(value):
             fail("%s in %s has %s %s; the lesson gives it %s %s - see `%s`"
                  % (name, ns_words(namespace), VXLAN_WORDS[key], data.get(key, "none"), VXLAN_WORDS[key], value, look))
+    need(lab, "bridge", "reading the VXLAN flood list")
     fdb = "bridge%s fdb show dev %s" % (" -n %s" % shlex.quote(namespace) if namespace else "", shlex.quote(name))
     listing = lab.run(fdb).stdout
     flood = {line.split(" dst ")[1].split()[0] for line in listing.splitlines()
@@ -200,6 +216,7 @@ def test_rule(lab, item):
 
 def check_nat_rule(lab, item):
     """A NAT rule of the lesson, judged by what the machine's rules (any tool) do to the lesson's packet."""
+    need(lab, "iptables", "reading the NAT rules")
     try:
         ruleset = read_ruleset(lambda argv: tuple(getattr(lab.run(shlex.join(argv)), key)
                                                   for key in ("rc", "stdout", "stderr")))
@@ -252,6 +269,7 @@ def test_file(lab, item):
 
 @pytest.mark.each("machine.services")
 def test_service_listens(lab, item):
+    need(lab, "ss", "listing listening sockets")
     namespace = item.get("namespace")
     for listen in item["listen"]:
         flag = "-ltn" if listen["protocol"] == "tcp" else "-lun"
@@ -281,6 +299,7 @@ def require_namespaces(lab, *names):
 
 def probe_ping(lab, spec):
     require_namespaces(lab, spec.get("from"))
+    need(lab, "ping", "a ping")
     command = in_ns(spec.get("from"), "ping -c 1 -W 2 %s" % spec["address"])
     replied = lab.run(command).rc == 0
     if spec.get("expect", "reply") == "reply" and not replied:
@@ -292,6 +311,7 @@ def probe_ping(lab, spec):
 
 def probe_tcp(lab, spec):
     require_namespaces(lab, spec.get("from"), spec.get("to"))
+    need(lab, "python3", "a TCP connection (its client and server)")
     port = spec.get("port", 47199)
     listen_on = spec.get("listen", "0.0.0.0")
     client = in_ns(spec.get("from"), CONNECT % (spec["address"], port))
@@ -317,6 +337,9 @@ def probe_http(lab, spec):
     (conntrack shows where the connection went), and a failure says which part is wrong: nothing listens,
     the server listens but does not answer, or the way to it (the forward) is wrong."""
     require_namespaces(lab, spec.get("from"))
+    need(lab, "curl", "an HTTP request")
+    if spec.get("server"):
+        need(lab, "conntrack", "seeing which server answered")
     command = in_ns(spec.get("from"), "curl -sS -m 5 %s" % shlex.quote(spec["url"]))
     result = lab.run(in_ns(spec.get("from"), "curl -sS -m 5 -w '\\n%%{local_port}' %s" % shlex.quote(spec["url"])))
     body, _, local_port = result.stdout.rpartition("\n")
@@ -378,6 +401,8 @@ def diagnose_server(lab, spec, server, error):
 def probe_dns(lab, spec):
     require_namespaces(lab, spec.get("from"))
     name, answer = spec["name"], spec.get("answer")
+    if not spec.get("resolver"):
+        need(lab, "dig", "a DNS question")
     if spec.get("resolver"):
         command = in_ns(spec.get("from"), "getent ahostsv4 %s" % shlex.quote(name))
         result = lab.run(command)
@@ -417,7 +442,7 @@ def pod_address(lab, peers, name):
 
 # tcpdump drops root for its own user unless told otherwise (-Z), and could then not write to mktemp's file;
 # --immediate-mode hands each packet over at once, not when the capture buffer fills or times out.
-CAPTURE = ("pcap=$(mktemp); timeout 20 tcpdump -Z root --immediate-mode -i {interface} -n -U -w $pcap >/dev/null 2>&1 & dump=$!; sleep 1; "
+CAPTURE = ("pcap=$(mktemp 2>&1) || { echo \"cannot=mktemp: $pcap\"; exit 0; }; timeout 20 tcpdump -Z root --immediate-mode -i {interface} -n -U -w $pcap >/dev/null 2>&1 & dump=$!; sleep 1; "
            "{request} >$pcap.out 2>&1; rc=$?; sleep 0.5; kill -INT $dump; wait $dump; "
            "echo seen=$(tcpdump -n -r $pcap {seen} 2>/dev/null | wc -l) "
            "not_seen=$(tcpdump -n -r $pcap {not_seen} 2>/dev/null | wc -l) rc=$rc; cat $pcap.out; rm -f $pcap $pcap.out")
@@ -427,6 +452,9 @@ def probe_pod(lab, spec, peers):
     """A request from one pod to another's server, which answers with the address it sees: without NAT
     that is the sender's own. With `capture`, tcpdump on the node's link shows how the packets travelled."""
     require_namespaces(lab, spec["from"])
+    need(lab, "curl", "a request between pods")
+    if spec.get("capture"):
+        need(lab, "tcpdump", "watching the node's link")
     _, source = pod_address(lab, [lab], spec["from"])
     where, target = pod_address(lab, peers, spec["to"])
     command = in_ns(spec["from"], "curl -sS -m 5 http://%s:%s/" % (target, spec["port"]))
@@ -438,7 +466,14 @@ def probe_pod(lab, spec, peers):
                                 not_seen=shlex.quote(capture.get("not_seen") or "ip"))
         run = lab.run("sh -c %s" % shlex.quote(script))
         first, _, answer = run.stdout.partition("\n")
+        if first.startswith("cannot="):
+            fail("this check cannot run on %s: it captures packets into a file in /tmp, and %s - see `df -h /tmp`"
+                 % (lab.name, first.split("=", 1)[1]))
         counts = dict(part.split("=", 1) for part in first.split() if "=" in part)
+        if "seen" not in counts:
+            fail("this check cannot run on %s: the capture on %s printed no count (%s) - see `tcpdump -n -i %s`"
+                 % (lab.name, capture["interface"], (run.stdout + run.stderr).strip()[:200] or "nothing",
+                    capture["interface"]))
         result = type("Result", (), {"rc": int(counts.get("rc", 1)), "stdout": answer, "stderr": answer})
     else:
         result = lab.run(command)
@@ -464,10 +499,30 @@ def probe_pod(lab, spec, peers):
                 capture["not_seen"]))
 
 
+def environment_differences(lab):
+    """The machine settings the lesson's host has (`environment: true` sysctls) that this machine lacks:
+    not graded, but a probe that fails because of one says so."""
+    out = []
+    for item in lab.data.get("machine", {}).get("sysctls", []):
+        if not item.get("environment") or item.get("namespace"):
+            continue
+        result = lab.run("sysctl -n %s" % shlex.quote(item["name"]))
+        if result.rc == 0 and result.stdout.split() != str(item["value"]).split():
+            out.append("%s is %s here, %s on the lesson's host (`sysctl -w %s=%s`)"
+                       % (item["name"], result.stdout.strip(), item["value"], item["name"], item["value"]))
+    return out
+
+
 @pytest.mark.each("probes")
 def test_probe(lab, item, peers):
-    for kind, run in (("ping", probe_ping), ("tcp", probe_tcp), ("http", probe_http), ("dns", probe_dns)):
-        if kind in item:
-            run(lab, item[kind])
-    if "pod" in item:
-        probe_pod(lab, item["pod"], peers)
+    try:
+        for kind, run in (("ping", probe_ping), ("tcp", probe_tcp), ("http", probe_http), ("dns", probe_dns)):
+            if kind in item:
+                run(lab, item[kind])
+        if "pod" in item:
+            probe_pod(lab, item["pod"], peers)
+    except pytest.fail.Exception as exc:
+        differences = environment_differences(lab)
+        if not differences:
+            raise
+        fail("%s; note: this machine is not set up as the lesson's host: %s" % (exc.msg, "; ".join(differences)))

@@ -737,3 +737,24 @@ def test_a_bridge_made_with_stp_on_is_built_with_stp_off(engine_scenario):
     assert result['stp'] == 0
     assert result['red -> blue']
     assert result['again'] == []
+
+
+def test_a_missing_command_is_named_before_any_change(engine_scenario):
+    """A fresh VM without socat: the build names it (and its package) before it changes anything."""
+    result = engine_scenario('''
+        machine = lab_machine()
+        machine['services'] = [{'name': 'web', 'namespace': 'blue', 'command': ['socat-not-installed', 'TCP-LISTEN:80'],
+                                'listen': [{'protocol': 'tcp', 'address': '192.168.15.2', 'port': 80}]}]
+        before = machine_state()
+        try:
+            build(machine)
+            result['error'] = None
+        except Exception as exc:
+            result['error'] = ' '.join(getattr(exc, 'errors', [str(exc)]))
+        result['unchanged'] = machine_state() == before
+    ''')
+
+    assert result['error'] == ('this machine lacks socat-not-installed (for service web; Debian package '
+                               'socat-not-installed); install it first (apt-get install socat-not-installed), '
+                               'then run again')
+    assert result['unchanged']

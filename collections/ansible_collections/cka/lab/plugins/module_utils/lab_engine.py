@@ -516,6 +516,7 @@ def converge(engine, machine, stage, every_stage=None):
 
     errors += _preflight_files(machine.get('files', []))
     errors += _preflight_pods(engine, machine)
+    errors += _preflight_tools(engine, machine)
     traffic_plan = ([], [], set())
     try:
         traffic_plan = lab_rules.plan_traffic(engine, machine, engine.iptables,
@@ -621,6 +622,43 @@ def _cni_bridges(machine):
                 if name not in names:
                     names.append(name)
     return names
+
+
+# The Debian package of each command a lab's build runs, for the message when one is missing.
+TOOL_PACKAGES = {'ip': 'iproute2', 'bridge': 'iproute2', 'ss': 'iproute2', 'iptables': 'iptables',
+                 'iptables-nft': 'iptables', 'iptables-legacy': 'iptables', 'nft': 'nftables',
+                 'python3': 'python3', 'socat': 'socat', 'curl': 'curl', 'systemd-run': 'systemd',
+                 'journalctl': 'systemd', 'sysctl': 'procps', 'conntrack': 'conntrack', 'tcpdump': 'tcpdump',
+                 'dig': 'dnsutils', 'ping': 'iputils-ping', 'coredns': 'the lab (playbooks/dns-lab.yml builds it)'}
+
+
+def tools_needed(machine):
+    """{command: why} of what building `machine` runs on the machine."""
+    needed = {'ip': 'the topology', 'sysctl': 'the settings'}
+    if machine.get('rules') or machine.get('chains'):
+        needed['iptables'] = 'the iptables rules'
+    if machine.get('services'):
+        needed.update({'systemd-run': 'the services', 'ss': 'the services'})
+    if any(v.get('remotes') for v in machine.get('vxlans', [])):
+        needed['bridge'] = 'the VXLAN flood lists'
+    for service in machine.get('services', []):
+        if not service['command'][0].startswith('/'):
+            needed.setdefault(service['command'][0], 'service %s' % service['name'])
+    return needed
+
+
+def _preflight_tools(engine, machine):
+    """Every command the build runs is there, named with its package when it is not."""
+    missing = []
+    for command, why in tools_needed(machine).items():
+        if not engine.which(command):
+            missing.append('%s (for %s; Debian package %s)' % (command, why, TOOL_PACKAGES.get(command, command)))
+    if missing:
+        return ['this machine lacks %s; install %s first (apt-get install %s), then run again'
+                % (', '.join(missing), 'it' if len(missing) == 1 else 'them',
+                   ' '.join(sorted({TOOL_PACKAGES.get(m.split()[0], m.split()[0]) for m in missing
+                                    if not TOOL_PACKAGES.get(m.split()[0], '').startswith('the lab')})))]
+    return []
 
 
 def _preflight_files(files):
