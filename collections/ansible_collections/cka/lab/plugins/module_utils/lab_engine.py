@@ -461,6 +461,9 @@ def converge(engine, machine, stage, every_stage=None):
     """Build `machine` (one stage of a lab) on this machine; `every_stage`, what
     all stages declare, tells the first build which settings to note as they
     were. Returns the record of what the lab owns."""
+    missing = _preflight_tools(engine, machine)
+    if missing:
+        raise EngineError(missing)  # nothing else can be looked at without them
     old = engine.load_record()
     previous_links = set()
     old_comment = None
@@ -516,7 +519,6 @@ def converge(engine, machine, stage, every_stage=None):
 
     errors += _preflight_files(machine.get('files', []))
     errors += _preflight_pods(engine, machine)
-    errors += _preflight_tools(engine, machine)
     traffic_plan = ([], [], set())
     try:
         traffic_plan = lab_rules.plan_traffic(engine, machine, engine.iptables,
