@@ -758,3 +758,64 @@ def test_a_missing_command_is_named_before_any_change(engine_scenario):
                                'socat-not-installed); install it first (apt-get install socat-not-installed), '
                                'then run again')
     assert result['unchanged']
+
+
+OTHER_LAB = '''
+        lab_engine = _engine_module()
+
+        def other_machine(interface, forward):
+            return {'namespaces': [{'name': 'client'}],
+                    'veth_pairs': [{'name': interface, 'addresses': ['192.168.7.2/24'],
+                                    'peer': {'name': 'eth0', 'namespace': 'client', 'addresses': ['192.168.7.3/24']}}],
+                    'sysctls': [{'name': 'net.ipv4.ip_forward', 'value': forward}]}
+
+        def other(action, machine):
+            eng = lab_engine.Engine(run, 'other_lab', 'other-lab', record_dir())
+            eng.variables = {'other_lab_interface': machine['veth_pairs'][0]['name'], 'other_lab_forward': True}
+            try:
+                if action == 'build':
+                    lab_engine.converge(eng, machine, 'full', machine)
+                else:
+                    lab_engine.remove(eng, also=machine)
+                return None
+            except lab_engine.EngineError as exc:
+                return ' '.join(exc.errors)
+'''
+
+
+def test_a_second_lab_that_clashes_with_the_first_is_refused_naming_both(engine_scenario):
+    result = engine_scenario(OTHER_LAB + '''
+        build(lab_machine())
+        before = machine_state()
+        result['error'] = other('build', other_machine('lan0', '0'))
+        result['unchanged'] = machine_state() == before
+    ''')
+
+    assert result['error'].startswith('lab netns_lab is built on this machine too (')
+    assert 'holds the same link lan0, setting net.ipv4.ip_forward (this lab: 0, lab netns_lab: 1)' in result['error']
+    assert 'change the variable other_lab_interface, or reset lab netns_lab first' in result['error']
+    assert 'ansible-playbook playbooks/netns-lab.yml -e netns_lab_state=absent' in result['error']
+    assert result['unchanged']
+
+
+def test_two_labs_share_a_setting_and_resetting_one_leaves_it_to_the_other(engine_scenario):
+    result = engine_scenario(OTHER_LAB + '''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        build(lab_machine())
+        result['second'] = other('build', other_machine('lan7', '1'))
+        reset()
+        result['other record'] = json.load(open(os.path.join(record_dir(), 'other_lab.json')))['sysctls']
+        result['forward after the first reset'] = sysctl('net.ipv4.ip_forward')
+        result['client -> machine'] = ping('client', '192.168.7.2')
+        result['other reset'] = other('reset', other_machine('lan7', '1'))
+        result['forward after both'] = sysctl('net.ipv4.ip_forward')
+        result['left'] = leftovers()
+    ''')
+
+    assert result['second'] is None
+    assert result['other record'] == [{'namespace': None, 'name': 'net.ipv4.ip_forward', 'before': '0', 'value': '1'}]
+    assert result['forward after the first reset'] == '1'
+    assert result['client -> machine']
+    assert result['other reset'] is None
+    assert result['forward after both'] == '0'
+    assert result['left'] == NOTHING

@@ -104,7 +104,10 @@ class ActionModule(ActionBase):
             errors.insert(0, "%s_state: '%s' is not a state; allowed: present, absent" % (lab, state))
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
-        return dict(result, changed=False, declaration=select_stage(whole, stage), whole=whole, state=state)
+        # The lab's own variables, for messages that name the one to change (a clash with another lab).
+        own = {name: variables[name] for name in (source.get('variables') or {}) if name in variables}
+        return dict(result, changed=False, declaration=select_stage(whole, stage), whole=whole, state=state,
+                    variables=own)
 
     # -- variables ----------------------------------------------------------
     def _variables(self, lab, source, task_vars, errors):

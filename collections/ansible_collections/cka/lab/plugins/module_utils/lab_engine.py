@@ -111,6 +111,8 @@ class Engine:
         self.sleep = sleep
         self.netns_dir = netns_dir
         self.commands = []
+        # The lab's variables ({name: value}), only to name the one to change in a message.
+        self.variables = {}
 
     # -- running ----------------------------------------------------------
     def read(self, argv, ok=(0,)):
@@ -464,6 +466,9 @@ def converge(engine, machine, stage, every_stage=None):
     missing = _preflight_tools(engine, machine)
     if missing:
         raise EngineError(missing)  # nothing else can be looked at without them
+    shared = _shared_machine_problems(engine, machine)
+    if shared:
+        raise EngineError(shared)  # what follows from a clash with another lab would only repeat it
     old = engine.load_record()
     previous_links = set()
     old_comment = None
@@ -624,6 +629,88 @@ def _cni_bridges(machine):
                 if name not in names:
                     names.append(name)
     return names
+
+
+def other_labs(engine):
+    """[(lab, record, path)] of the other labs built on this machine (their records beside this lab's)."""
+    out = []
+    if not os.path.isdir(engine.record_dir):
+        return out
+    for name in sorted(os.listdir(engine.record_dir)):
+        path = os.path.join(engine.record_dir, name)
+        if not name.endswith('.json') or name == engine.lab + '.json':
+            continue
+        try:
+            with open(path, encoding='utf-8') as handle:
+                out.append((name[:-5], json.load(handle), path))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _set_by(engine, value):
+    """Which of the lab's variables give `value`: 'netns_lab_lan_interface', 'netns_lab_namespaces[0].name'."""
+    found = []
+
+    def walk(path, item):
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                walk('%s.%s' % (path, key), sub)
+        elif isinstance(item, list):
+            for i, sub in enumerate(item):
+                walk('%s[%d]' % (path, i), sub)
+        elif str(item) == str(value):
+            found.append(path)
+
+    for name, item in (engine.variables or {}).items():
+        walk(name, item)
+    return found
+
+
+def _names(machine):
+    """The namespaces, root-namespace links and file paths a machine part declares (or a record holds)."""
+    namespaces = {ns['name'] for ns in machine.get('namespaces', [])} | {p['name'] for p in machine.get('pods', [])}
+    links = {b['name'] for b in machine.get('bridges', []) + machine.get('vxlans', []) if b.get('namespace') is None}
+    for pair in machine.get('veth_pairs', []):
+        links |= {end['name'] for end in (pair, pair['peer']) if end.get('namespace') is None}
+    return namespaces, links
+
+
+def _shared_machine_problems(engine, machine):
+    """Another lab built on this machine: the two must not share names, files or a setting with two values.
+    What they share with one value (ip_forward on) works: a reset of one leaves it to the other."""
+    problems = []
+    mine_ns, mine_links = _names(machine)
+    mine_files = {f['path'] for f in machine.get('files', [])}
+    mine_sysctls = {(s.get('namespace'), s['name']): str(s['value']) for s in machine.get('sysctls', [])
+                    if s.get('namespace') is None}
+    for lab, other, path in other_labs(engine):
+        their_ns, their_links = _names(other.get('topology', {}))
+        their_ns |= {p['name'] for p in other.get('pods', []) if isinstance(p, dict) and 'name' in p}
+        clashes = ['namespace %s' % n for n in sorted(mine_ns & their_ns)]
+        clashes += ['link %s' % n for n in sorted(mine_links & their_links)]
+        clashes += ['file %s' % n for n in sorted(mine_files & {f['path'] for f in other.get('files', [])})]
+        for entry in other.get('sysctls', []):
+            key = (entry.get('namespace'), entry['name'])
+            if key in mine_sysctls and 'value' in entry and str(entry['value']) != mine_sysctls[key]:
+                clashes.append('setting %s (this lab: %s, lab %s: %s)' % (entry['name'], mine_sysctls[key], lab,
+                                                                         entry['value']))
+        if not clashes:
+            continue
+        variables = sorted({v for c in clashes for v in _set_by(engine, c.split()[1])})
+        problems.append("lab %s is built on this machine too (%s) and holds the same %s; two labs share a machine "
+                        "only with their own names and networks: change %s, or reset lab %s first "
+                        "(ansible-playbook playbooks/%s.yml -e %s_state=absent)"
+                        % (lab, path, ', '.join(clashes),
+                           'the variable%s %s' % ('s' if len(variables) > 1 else '', ', '.join(variables))
+                           if variables else "this lab's names", lab, lab.replace('_', '-'), lab))
+    return problems
+
+
+def held_by_other_labs(engine, namespace, name):
+    """The other labs' records that hold a setting (namespace, name) on this machine."""
+    return [(lab, record, path) for lab, record, path in other_labs(engine)
+            if any((e.get('namespace'), e['name']) == (namespace, name) for e in record.get('sysctls', []))]
 
 
 # The Debian package of each command a lab's build runs, for the message when one is missing.
@@ -988,7 +1075,8 @@ def _converge_sysctls(engine, sysctls, record):
                                % (item['name'], _ns_words(item.get('namespace')), item['name'].split('.')[-1])])
         if key not in recorded:
             recorded[key] = {'namespace': key[0], 'name': key[1], 'before': current}
-            record['sysctls'] = sorted(recorded.values(), key=lambda s: (s['namespace'] or '', s['name']))
+        recorded[key]['value'] = str(item['value'])  # what this lab sets: another lab on the machine compares
+        record['sysctls'] = sorted(recorded.values(), key=lambda s: (s['namespace'] or '', s['name']))
         if current.split() != str(item['value']).split():
             engine.sysctl_set(item.get('namespace'), item['name'], item['value'])
     wanted = {(i.get('namespace'), i['name']) for i in sysctls}
@@ -1002,6 +1090,24 @@ def _converge_sysctls(engine, sysctls, record):
 def _restore_sysctl(engine, entry):
     if entry['namespace'] is not None and engine.netns_inode(entry['namespace']) is None:
         return
+    if entry['namespace'] is None:
+        holders = held_by_other_labs(engine, None, entry['name'])
+        if holders:
+            # Another lab on this machine still sets it: it stays, and the value from before this lab's build
+            # goes to that lab's record, to be put back when the last of them is reset.
+            lab, record, path = holders[0]
+            noted = [other for other in record['sysctls'] + record.get('preexisting', {}).get('sysctls', [])
+                     if (other.get('namespace'), other['name']) == (None, entry['name'])
+                     and str(other['before']) == str(entry.get('value', other['before']))]
+            for other in noted:
+                other['before'] = entry['before']
+            engine.commands.append('leave %s to lab %s%s' % (entry['name'], lab, ' (its value before, %s, noted in %s)'
+                                                               % (entry['before'], path) if noted else ''))
+            if noted and not engine.check_mode:
+                with open(path + '.tmp', 'w', encoding='utf-8') as handle:
+                    json.dump(record, handle, indent=1, sort_keys=True)
+                os.replace(path + '.tmp', path)
+            return
     current = engine.sysctl_get(entry['namespace'], entry['name'])
     if current is not None and current.split() != str(entry['before']).split():
         engine.sysctl_set(entry['namespace'], entry['name'], entry['before'])
@@ -1287,6 +1393,17 @@ def remove(engine, record=None, also=None):
             # namespace a process still holds is deleted all the same.
             owned = [{'namespace': None, 'name': name} for ns, name in _links(topology) if ns is None]
             engine.apply_planner(engine.topology(engine.topology_params(topology, state='absent', owned=owned)))
+    if not record.get('run_netns_existed', True) and os.path.isdir(engine.netns_dir) \
+            and os.listdir(engine.netns_dir):
+        # Another lab's namespaces are still there: the directory goes with the last of them.
+        for lab, other, path in other_labs(engine):
+            if other.get('run_netns_existed', True):
+                other['run_netns_existed'] = False
+                engine.commands.append('leave %s to lab %s' % (engine.netns_dir, lab))
+                if not engine.check_mode:
+                    with open(path + '.tmp', 'w', encoding='utf-8') as handle:
+                        json.dump(other, handle, indent=1, sort_keys=True)
+                    os.replace(path + '.tmp', path)
     if not record.get('run_netns_existed', True) and os.path.isdir(engine.netns_dir) \
             and not os.listdir(engine.netns_dir):
         engine.commands.append('umount %s; rmdir %s' % (engine.netns_dir, engine.netns_dir))

@@ -66,4 +66,8 @@ whole:
   description: The rendered declaration with every stage (objects keep their C(stages) lists).
   returned: success
   type: dict
+variables:
+  description: The lab's own variables (those of its C(variables) block) with the values used.
+  returned: success
+  type: dict
 """

@@ -82,6 +82,12 @@ options:
         student's rule that does the same to it (typed another way, in iptables-legacy or as nftables rules).
     type: dict
     default: {}
+  variables:
+    description:
+      - The lab's own variables and their values (C(variables) of M(cka.lab.lab_declaration)), only for messages.
+      - A build refused because another lab on the machine holds a name names the variable that sets it.
+    type: dict
+    default: {}
   lock_path:
     description:
       - The machine's lock, held (C(flock)) for the whole run, so that runs on one machine (two resets at once, a
@@ -210,6 +216,7 @@ def main():
         machine=dict(type='dict', default={}),
         record_dir=dict(type='path', default='/var/lib/cka-lab'),
         every_stage=dict(type='dict', default={}),
+        variables=dict(type='dict', default={}),
         lock_path=dict(type='path', default='/run/lock/cka-lab.lock'),
         lock_timeout=dict(type='int', default=300),
     ), supports_check_mode=True)
@@ -243,6 +250,7 @@ def main():
 
     engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode,
                     run_plugin=run_plugin, which=which)
+    engine.variables = params['variables']
     try:
         lock = machine_lock(params['lock_path'], params['lock_timeout'], params['lab'])
     except LockHeld as exc:
