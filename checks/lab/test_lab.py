@@ -15,6 +15,7 @@ import shlex
 import pytest
 
 from lab_grading import covered_by, fail, file_lines_missing, json_differences, route_found, sockets_listening
+from ansible_collections.cka.lab.plugins.module_utils.cni import plugin_types
 from ansible_collections.cka.lab.plugins.module_utils.lab_engine import TOOL_PACKAGES
 from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, Traffic, iptables_rule, read_ruleset
 
@@ -257,7 +258,17 @@ def test_file(lab, item):
             found = json.loads(result.stdout)
         except ValueError as exc:
             fail("%s is not JSON (%s) - see `cat %s`" % (item["path"], exc, path))
-        differences = json_differences(json.loads(item["content"]), found)
+        wanted = json.loads(item["content"])
+        if isinstance(wanted, dict) and "plugins" in wanted and isinstance(found, dict) \
+                and found.get("cniVersion") not in (None, wanted.get("cniVersion")):
+            # A network configuration list of another cniVersion is the lesson's when every plugin of it
+            # supports that version (what each answers to CNI_COMMAND=VERSION).
+            refused = cni_version_refused(lab, wanted, str(found["cniVersion"]))
+            if refused:
+                fail("%s has cniVersion %s, which %s - see `echo '{}' | CNI_COMMAND=VERSION /opt/cni/bin/%s`"
+                     % (item["path"], found["cniVersion"], refused, plugin_types(wanted)[0]))
+            wanted["cniVersion"] = found["cniVersion"]
+        differences = json_differences(wanted, found)
         if differences:
             fail("%s differs from the lesson's: %s - see `cat %s`" % (item["path"], "; ".join(differences[:3]), path))
         return
@@ -278,6 +289,23 @@ def test_service_listens(lab, item):
             fail("nothing listens on %s port %s/%s in %s - see `%s`"
                  % (listen["address"], listen["port"], listen["protocol"], ns_words(namespace),
                     in_ns(namespace, "ss %sp" % flag)))
+
+
+def cni_version_refused(lab, conflist, version, bin_dir="/opt/cni/bin"):
+    """Why the plugins of `conflist` in `bin_dir` cannot run it at `version`, or None when all support it."""
+    refusing = []
+    for kind in plugin_types(conflist):
+        result = lab.run("echo '{\"cniVersion\":\"1.0.0\"}' | CNI_COMMAND=VERSION %s/%s" % (bin_dir, shlex.quote(kind)))
+        try:
+            versions = json.loads(result.stdout).get("supportedVersions") or []
+        except (ValueError, AttributeError):
+            versions = []
+        if version not in versions:
+            refusing.append("%s (supports %s)" % (kind, ", ".join(versions) or "nothing it says"))
+    if refusing:
+        return "the plugin%s %s do%s not support" % ("s" if len(refusing) > 1 else "", "; ".join(refusing),
+                                                    "" if len(refusing) > 1 else "es")
+    return None
 
 
 # --- what must work ----------------------------------------------------------------

@@ -87,9 +87,10 @@ def run_plugin(argv, env, data):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def plugin_runs():
-    """The plugins executed since the last call, and those of them that failed; both forgotten."""
-    found = {'runs': list(executions), 'failed': list(failures)}
+def plugin_runs(versions=False):
+    """The plugins executed since the last call, and those of them that failed; both forgotten. The
+    VERSION questions a build asks first are left out, unless `versions`."""
+    found = {'runs': [e for e in executions if versions or e[0] != 'VERSION'], 'failed': list(failures)}
     del executions[:], failures[:]
     return found
 
@@ -131,18 +132,18 @@ def refusal(machine):
     return None
 
 
-def conflist(mtu=None):
+def conflist(mtu=None, version='1.0.0', portmap=True):
     """Lesson 205's network configuration list: bridge cni0 with host-local over the slice, then portmap."""
     bridge = {'type': 'bridge', 'bridge': BRIDGE, 'isGateway': True, 'ipMasq': False,
               'ipam': {'type': 'host-local', 'ranges': [[{'subnet': SLICE, 'gateway': GATEWAY}]],
                        'routes': [{'dst': '0.0.0.0/0'}]}}
     if mtu is not None:
         bridge['mtu'] = mtu
-    return {'cniVersion': '1.0.0', 'name': NETWORK,
-            'plugins': [bridge, {'type': 'portmap', 'capabilities': {'portMappings': True}}]}
+    return {'cniVersion': version, 'name': NETWORK,
+            'plugins': [bridge] + ([{'type': 'portmap', 'capabilities': {'portMappings': True}}] if portmap else [])}
 
 
-def pod_machine(pods=PODS, plugins=PLUGINS, mtu=None, links=None, opt=False):
+def pod_machine(pods=PODS, plugins=PLUGINS, mtu=None, links=None, opt=False, version='1.0.0', portmap=True):
     """cni_lab's node stage on one node: the plugins linked, the conflist, ip_forward, the pods
     (the first publishes its port 80 on the node's 8080). `links`: extra {plugin: target} links.
     `opt`: the plugins in /opt/cni/bin and the pods without cni_path (the default), as in cni_lab."""
@@ -151,9 +152,9 @@ def pod_machine(pods=PODS, plugins=PLUGINS, mtu=None, links=None, opt=False):
     directory = bin_dir(opt)
     files = [{'path': os.path.join(directory, name), 'link': os.path.join(PACKAGE_DIR, name)} for name in plugins]
     files += [{'path': os.path.join(directory, name), 'link': target} for name, target in (links or {}).items()]
-    files.append({'path': conflist_path(), 'content': json.dumps(conflist(mtu), indent=2) + '\n'})
+    files.append({'path': conflist_path(), 'content': json.dumps(conflist(mtu, version, portmap), indent=2) + '\n'})
     pod_list = [{'name': name, 'network': conflist_path(), 'ifname': 'eth0', 'subnet': SLICE,
-                 'port_mappings': [PORT_MAPPING] if name == PODS[0] else []} for name in pods]
+                 'port_mappings': [PORT_MAPPING] if name == PODS[0] and portmap else []} for name in pods]
     if not opt:
         for pod in pod_list:
             pod['cni_path'] = [directory]

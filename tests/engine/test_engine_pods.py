@@ -456,3 +456,51 @@ def test_a_reset_removes_a_pod_a_student_attached_by_hand(pods_scenario):
     assert result['leases after'] in ([], None)
     # The work tree holds the student's own cache (kept where the student put it).
     assert dict(result['after'], work=None) == dict(result['before'], work=None)
+
+
+@pytest.mark.parametrize('version', ['0.2.0', '0.3.1', '0.4.0', '1.0.0'])
+def test_each_cni_version_the_plugins_support_is_built_run_again_and_reset(pods_scenario, version):
+    """A list of an older cniVersion: its results (ip4 before 0.3.0) give the pods their slice, a second build
+    changes nothing (no CHECK before 0.4.0: the pod's interface is looked at instead), and a reset is clean."""
+    result = pods_scenario('''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        result['before'] = sandbox_state()
+        build_pods(pod_machine(version=params['version'], portmap=False))
+        result['address'] = {pod: pod_address(pod) for pod in PODS}
+        plugin_runs()
+        result['second'] = build_pods(pod_machine(version=params['version'], portmap=False))
+        result['runs'] = plugin_runs()['runs']
+        reset_pods(also=pod_machine(version=params['version'], portmap=False))
+        result['after'] = sandbox_state()
+    ''', version=version)
+
+    assert all(in_slice(address) for address in result['address'].values()), result['address']
+    assert changes(result['second']) == []
+    assert not [r for r in result['runs'] if r[0] in ('ADD', 'DEL')], result['runs']
+    if version < '0.4.0':
+        assert not [r for r in result['runs'] if r[0] == 'CHECK'], result['runs']
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)
+
+
+@pytest.mark.parametrize('version, words', [
+    ('9.9.9', ['has cniVersion 9.9.9, which the plugins bridge, host-local, loopback, portmap do not support',
+               'CNI_COMMAND=VERSION answers bridge: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0',
+               'allowed: a cniVersion every plugin of the list supports: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0']),
+    ('0.2.0', ['has cniVersion 0.2.0 and chains 2 plugins (bridge, portmap)',
+               'allowed: 0.3.0 or later, or one plugin']),
+])
+def test_a_cni_version_the_plugins_cannot_run_is_refused_before_any_change(pods_scenario, version, words):
+    result = pods_scenario('''
+        result['before'] = sandbox_state()
+        result['error'] = refusal(pod_machine(version=params['version']))
+        result['after'] = sandbox_state()
+        result['runs'] = plugin_runs(versions=True)['runs']
+    ''', version=version)
+
+    assert result['error'] is not None
+    message = result['error'][0]
+    assert message.startswith('pod pod-a: %s ' % result['error'][0].split()[2]), message
+    for part in words:
+        assert part in message, message
+    assert not [r for r in result['runs'] if r[0] != 'VERSION'], result['runs']
+    assert dict(result['after'], work=None) == dict(result['before'], work=None)

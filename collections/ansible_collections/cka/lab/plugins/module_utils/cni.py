@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 import os
 import re
@@ -245,6 +246,22 @@ def plugin_type_ok(kind):
             and not any(char in kind for char in '/\\\0'))
 
 
+def result_addresses(result):
+    """The addresses (ipaddress interfaces) of an ADD result of any cniVersion: `ips` from 0.3.0 on, `ip4` and
+    `ip6` before (spec, and SPEC.md of v0.2.0)."""
+    found = []
+    if not isinstance(result, dict):
+        return found
+    for entry in result.get('ips') or []:
+        if isinstance(entry, dict) and entry.get('address'):
+            found.append(ipaddress.ip_interface(entry['address']))
+    for key in ('ip4', 'ip6'):
+        entry = result.get(key)
+        if isinstance(entry, dict) and entry.get('ip'):
+            found.append(ipaddress.ip_interface(entry['ip']))
+    return found
+
+
 def conflist_of(entry):
     """The network configuration list a cache entry was made with (its ``config``, base64 of the list's bytes)."""
     where = 'cache entry %s-%s-%s' % (entry.get('networkName'), entry.get('containerId'), entry.get('ifName'))
@@ -371,6 +388,22 @@ class Runtime:
             if os.path.isfile(path) and os.access(path, os.X_OK):
                 return path
         return None
+
+    def supported_versions(self, plugin_type, path=None):
+        """The cniVersions a plugin (at `path`, else found in the bin dirs) says it supports
+        (CNI_COMMAND=VERSION, spec "VERSION"), or None when it is not there or prints no answer. Nothing
+        changes: VERSION only answers."""
+        path = path or self.find_plugin(plugin_type)
+        if path is None:
+            return None
+        env = {'CNI_COMMAND': 'VERSION', 'PATH': os.environ.get('PATH') or DEFAULT_PATH}
+        try:
+            rc, stdout, _stderr = self.run([path], env, json.dumps({'cniVersion': '1.0.0'}))
+            answer = json.loads(_text(stdout)) if rc == 0 else None
+        except (OSError, ValueError):
+            return None
+        versions = answer.get('supportedVersions') if isinstance(answer, dict) else None
+        return [v for v in versions if isinstance(v, str)] if isinstance(versions, list) else None
 
     def missing_plugins(self, conflist):
         """Plugin types of `conflist` that no bin dir holds, in list order, each once (the list's own plugins;

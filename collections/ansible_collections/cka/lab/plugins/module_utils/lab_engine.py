@@ -35,6 +35,8 @@ from ansible_collections.cka.lab.plugins.module_utils.cni import (
     conflist_of,
     parse_conflist,
     plugin_types,
+    result_addresses,
+    version_tuple,
 )
 from ansible_collections.cka.lab.plugins.module_utils import lab_rules
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict, delete_rule
@@ -776,11 +778,38 @@ def _preflight_pods(engine, machine):
             continue
         cni_path = pod.get('cni_path') or list(DEFAULT_CNI_PATH)
         runtime = engine.cni(cni_path)
+        supported = {}
+        links = {item['path']: item['link'] for item in machine.get('files', []) if 'link' in item}
         for plugin in plugin_types(conflist) + ['loopback']:
-            if runtime.find_plugin(plugin) is None and not any(os.path.join(d, plugin) in declared for d in cni_path):
-                errors.append("pod %s: the plugin %s (run by %s) is not installed in %s (see: ls %s)"
-                              % (pod['name'], plugin, pod['network'] if plugin != 'loopback' else 'the runtime for lo',
-                                 ':'.join(cni_path), ' '.join(cni_path)))
+            # The plugin as it will be: the stage's own link to it first, else what is installed.
+            path = next((links[os.path.join(d, plugin)] for d in cni_path if os.path.join(d, plugin) in links),
+                        None) or runtime.find_plugin(plugin)
+            if path is None or not os.path.exists(path):
+                if not any(os.path.join(d, plugin) in declared for d in cni_path):
+                    errors.append("pod %s: the plugin %s (run by %s) is not installed in %s (see: ls %s)"
+                                  % (pod['name'], plugin,
+                                     pod['network'] if plugin != 'loopback' else 'the runtime for lo',
+                                     ':'.join(cni_path), ' '.join(cni_path)))
+                continue
+            versions = runtime.supported_versions(plugin, path)
+            if versions is not None:
+                supported[plugin] = versions
+        version = conflist['cniVersion']
+        if version_tuple(version) < (0, 3, 0) and len(conflist['plugins']) > 1:
+            errors.append("pod %s: %s has cniVersion %s and chains %d plugins (%s); a plugin gets the one before's "
+                          "result (prevResult) from cniVersion 0.3.0 on; allowed: 0.3.0 or later, or one plugin"
+                          % (pod['name'], pod['network'], version, len(conflist['plugins']),
+                             ', '.join(_plugin_names(conflist))))
+        refusing = sorted(p for p, versions in supported.items() if version not in versions)
+        if refusing:
+            common = [v for v in next(iter(supported.values()))
+                      if all(v in versions for versions in supported.values())]
+            errors.append("pod %s: %s has cniVersion %s, which the plugin%s %s do%s not support (CNI_COMMAND=VERSION "
+                          "answers %s); allowed: a cniVersion every plugin of the list supports: %s"
+                          % (pod['name'], pod['network'], version, 's' if len(refusing) > 1 else '',
+                             ', '.join(refusing), '' if len(refusing) > 1 else 'es',
+                             '; '.join('%s: %s' % (p, ', '.join(supported[p])) for p in refusing),
+                             ', '.join(common) or 'none'))
     return errors
 
 
@@ -800,7 +829,12 @@ def _attach(engine, runtime, conflist, pod, ifname, capability_args):
         same = (_cached_conflist(cached) == conflist
                 and (cached.get('capabilityArgs') or {}) == (capability_args or {}))
         try:
-            if same:
+            if same and version_tuple(conflist['cniVersion']) < (0, 4, 0):
+                # No CHECK before 0.4.0 (spec): a runtime takes the attachment as it is while the pod's
+                # interface is there.
+                if engine.read(['ip', '-n', pod['name'], 'link', 'show', ifname], ok=(0, 1, 255))[0] == 0:
+                    return cached.get('result')
+            elif same:
                 runtime.check(conflist, pod['name'], netns, ifname, capability_args)
                 return cached.get('result')
         except CniError as exc:
@@ -889,7 +923,7 @@ def _converge_pods(engine, machine, record):
         if result is None:  # check mode
             continue
         if pod.get('subnet'):
-            got = [ipaddress.ip_interface(ip['address']) for ip in result.get('ips', [])]
+            got = result_addresses(result)
             if not any(i.ip in ipaddress.ip_network(pod['subnet']) for i in got):
                 raise EngineError(['pod %s: the network %s gave it %s, outside its slice %s (see: cat %s)'
                                    % (pod['name'], conflist['name'], ', '.join(map(str, got)) or 'no address',
