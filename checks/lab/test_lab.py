@@ -413,7 +413,13 @@ def diagnose_server(lab, spec, server, error):
         fail("%s gets no answer from %s (%s): nothing listens on %s port %s/tcp in %s - see `%s`"
              % (ns_words(spec.get("from")), spec["url"], error, address, port, ns_words(namespace),
                 in_ns(namespace, "ss -ltnp")))
-    direct = in_ns(namespace, "curl -sS -m 5 -o /dev/null http://%s:%s/" % (address, port))
+    # Asked from the machine's root namespace, across the link the lesson made to it (inside its own
+    # namespace the server is reached through `lo`, which the lesson need not bring up).
+    direct = "curl -sS -m 5 -o /dev/null http://%s:%s/" % (address, port)
+    if lab.run("ip route get %s" % shlex.quote(address)).rc != 0:
+        fail("%s gets no answer from %s (%s), and the machine itself has no route to the server at %s to tell "
+             "why - see `%s`" % (ns_words(spec.get("from")), spec["url"], error, address,
+                                 in_ns(spec.get("from"), "curl -v %s" % shlex.quote(spec["url"]))))
     result = lab.run(direct)
     if result.rc != 0:
         fail("the server in %s listens on %s port %s but does not answer (%s): a server started with `&` from a "

@@ -48,18 +48,25 @@ def test_a_server_whose_shell_closed_is_told_from_a_wrong_forward(classroom):
     assert 'the server in namespace blue listens on 192.168.15.2 port 80 but does not answer' in message, message
     assert 'outlives the shell' in message
 
-    classroom.on('live-a', '''
-        pkill -f http.server; cd /root/site
-        ip netns exec blue setsid python3 -m http.server 80 >/var/log/web.log 2>&1 </dev/null &
-        sleep 1
+    restarted = classroom.on('live-a', RESTART_SERVER + '''
         iptables -t nat -R PREROUTING 1 -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2:8080
     ''')
+    assert restarted.rc == 0, restarted
     wrong = classroom.grade()
     message = failures(wrong)[PROBE_PAGE]
     assert 'answers on 192.168.15.2 port 80, but namespace lan-host gets no answer' in message, message
     assert 'the forward) is wrong' in message
     assert 'sends it to 192.168.15.2:8080' in failures(wrong)[DNAT_CHECK]
 
+
+# The student's server stopped and started again as the guide says, once it answers.
+RESTART_SERVER = '''
+    pkill -9 -f http.server
+    while ip netns exec blue ss -Hltn 'sport = :80' | grep -q .; do sleep 0.2; done
+    cd /root/site
+    ip netns exec blue setsid python3 -m http.server 80 >/var/log/web.log 2>&1 </dev/null &
+    for _ in $(seq 50); do curl -s -m 1 -o /dev/null http://192.168.15.2/ && break; sleep 0.2; done
+'''
 
 TYPED = {
     'DNAT without :80': ('dnat', 'iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2'),
@@ -116,8 +123,7 @@ def test_a_students_earlier_dnat_elsewhere_does_not_shadow_the_build(classroom):
 def test_a_bridge_with_stp_on_is_named_by_the_grader_and_turned_off_by_a_build(classroom):
     start(classroom)
     classroom.type_lesson('live-a')
-    classroom.on('live-a', 'ip link set dev v-net-0 type bridge stp_state 1; pkill -f http.server; sleep 1;'
-                           ' cd /root/site; ip netns exec blue setsid python3 -m http.server 80 >/dev/null 2>&1 </dev/null &')
+    classroom.on('live-a', 'ip link set dev v-net-0 type bridge stp_state 1\n' + RESTART_SERVER)
     graded = classroom.grade()
     message = failures(graded)['test_bridge[live-a: netns_lab: v-net-0]']
     assert 'the bridge v-net-0 has STP on (stp_state 1)' in message and 'stp_state 0' in message, message

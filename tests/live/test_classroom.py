@@ -1,0 +1,118 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""An instructor's classroom on real lab machines: machines that cannot be reached, logins the grader cannot
+use, runs at the same time, a grading that grades nothing, Ansible run from elsewhere (conftest.py makes the
+machines)."""
+
+import concurrent.futures
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+from conftest import ROOT, failures
+
+ROOM = {'netns_lab': ['live-a', 'live-b']}
+
+
+@pytest.mark.machines(ROOM)
+def test_a_machine_that_cannot_be_reached_is_one_line_and_the_others_are_graded(classroom):
+    built = classroom.playbook('netns-lab.yml')
+    assert built.rc == 0, built
+    subprocess.run(['podman', 'pause', 'live-b'], check=True, capture_output=True)
+    graded = classroom.grade()
+    assert graded.rc != 0
+    assert graded.checks and all(name.split('[')[1].startswith('live-a:') for name in graded.checks)
+    assert not failures(graded), failures(graded)
+    # One line in the checks' result, and the summary that names it.
+    shown = graded.stdout.split("TASK [Show the checks' result]")[1].split('TASK [')[0]
+    assert shown.count('live-b (10.213.0.46): cannot be reached') == 1, graded
+    assert 'Not graded: live-b (live-b (10.213.0.46): cannot be reached' in graded.text
+    assert 'Traceback' not in graded.text
+
+
+def test_sudo_asking_for_a_password_is_refused_in_one_line(classroom):
+    made = classroom.on('live-a', '''
+        useradd -m -s /bin/bash student
+        install -d -m 700 -o student -g student ~student/.ssh
+        install -m 600 -o student -g student ~/.ssh/authorized_keys ~student/.ssh/authorized_keys
+        echo 'student:a-password' | chpasswd
+        echo 'student ALL=(ALL) ALL' > /etc/sudoers.d/student
+    ''')
+    assert made.rc == 0, made
+    built = classroom.playbook('netns-lab.yml')
+    assert built.rc == 0, built
+    classroom.write_inventory(**{'live-a': {'ansible_user': 'student', 'ansible_become': True}})
+    graded = classroom.grade()
+    assert graded.rc != 0
+    assert 'live-a: sudo asks for a password' in graded.text, graded
+    assert 'NOPASSWD' in graded.text and 'Traceback' not in graded.text
+    assert not graded.checks
+
+
+def test_an_inventory_that_logs_in_with_a_password_is_refused_in_one_line(classroom):
+    built = classroom.playbook('netns-lab.yml')
+    assert built.rc == 0, built
+    classroom.write_inventory(**{'live-a': {'ansible_password': 'not-written-anywhere'}})
+    graded = classroom.grade()
+    assert graded.rc != 0
+    assert 'live-a: its inventory logs in with a password (ansible_password)' in graded.text, graded
+    assert 'not-written-anywhere' not in graded.text
+
+
+def test_two_resets_at_once_wait_for_each_other_and_delete_only_the_labs_rules(classroom):
+    for _ in range(2):
+        built = classroom.playbook('netns-lab.yml')
+        assert built.rc == 0, built
+        classroom.on('live-a', 'iptables -t nat -I POSTROUTING 1 -d 10.9.0.0/16 -j RETURN')
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda _: classroom.playbook('reset.yml'), range(2)))
+        assert [r.rc for r in runs] == [0, 0], runs
+        assert classroom.nat('live-a') == ['-A POSTROUTING -d 10.9.0.0/16 -j RETURN']
+        classroom.on('live-a', 'iptables -t nat -F POSTROUTING')
+
+
+@pytest.mark.machines(ROOM)
+def test_two_gradings_at_once_each_grade_their_own_machines(classroom):
+    built = classroom.playbook('netns-lab.yml', '--limit', 'live-a')
+    assert built.rc == 0, built
+    start = classroom.playbook('netns-lab.yml', '-e', 'netns_lab_stage=start', '--limit', 'live-b')
+    assert start.rc == 0, start
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        done, half = pool.map(lambda host: classroom.playbook('check.yml', '-e', 'check_labs=netns_lab',
+                                                               '--limit', 'localhost,%s' % host),
+                              ['live-a', 'live-b'])
+    assert done.rc == 0, done
+    assert 'live-b' not in done.text.split('PLAY [Run the checks]')[1]
+    assert half.rc != 0 and 'live-a' not in half.text.split('PLAY [Run the checks]')[1]
+
+
+def test_grading_nothing_fails_and_leaves_no_old_report(classroom):
+    reports = ROOT / 'reports'
+    reports.mkdir(exist_ok=True)
+    (reports / 'checks.xml').write_text('<testsuites/>')
+    graded = classroom.playbook('check.yml', '-e', 'check_labs=docker_lab')
+    assert graded.rc != 0
+    assert 'Nothing to grade: no machine of this inventory' in graded.text, graded
+    assert 'docker_lab' in graded.text
+    assert not (reports / 'checks.xml').exists()
+
+
+def test_a_playbook_run_without_the_checkouts_configuration_says_how_to_run_it(classroom, tmp_path):
+    # From playbooks/: Ansible reads no ansible.cfg there.
+    inside = classroom.playbook('netns-lab.yml', cwd=ROOT / 'playbooks')
+    assert inside.rc != 0
+    assert "Ansible did not read this checkout's configuration (%s/ansible.cfg)" % ROOT in inside.text, inside
+    assert 'export ANSIBLE_CONFIG=%s/ansible.cfg' % ROOT in inside.text
+    # From a world-writable folder holding a copy of ansible.cfg: Ansible ignores it.
+    shared = tmp_path / 'shared'
+    shared.mkdir()
+    (shared / 'ansible.cfg').write_text((ROOT / 'ansible.cfg').read_text())
+    os.chmod(shared, 0o777)
+    ignored = classroom.playbook('netns-lab.yml', cwd=shared)
+    assert ignored.rc != 0 and 'it read no ansible.cfg at all' in ignored.text, ignored
+    # From elsewhere with ANSIBLE_CONFIG: it runs, with the checkout's key, and makes no key of its own.
+    elsewhere = classroom.playbook('netns-lab.yml', cwd=tmp_path, env={'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')})
+    assert elsewhere.rc == 0, elsewhere
+    assert not (tmp_path / '.lab').exists() and not pathlib.Path(ROOT / 'playbooks' / '.lab').exists()
