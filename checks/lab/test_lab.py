@@ -476,7 +476,7 @@ def pod_address(lab, peers, name):
 
 # tcpdump drops root for its own user unless told otherwise (-Z), and could then not write to mktemp's file;
 # --immediate-mode hands each packet over at once, not when the capture buffer fills or times out.
-CAPTURE = ("pcap=$(mktemp 2>&1) || { echo \"cannot=mktemp: $pcap\"; exit 0; }; timeout 20 tcpdump -Z root --immediate-mode -i {interface} -n -U -w $pcap >/dev/null 2>&1 & dump=$!; sleep 1; "
+CAPTURE = ("pcap=$(mktemp 2>&1) || {{ echo \"cannot=mktemp: $pcap\"; exit 0; }}; timeout 20 tcpdump -Z root --immediate-mode -i {interface} -n -U -w $pcap >/dev/null 2>&1 & dump=$!; sleep 1; "
            "{request} >$pcap.out 2>&1; rc=$?; sleep 0.5; kill -INT $dump; wait $dump; "
            "echo seen=$(tcpdump -n -r $pcap {seen} 2>/dev/null | wc -l) "
            "not_seen=$(tcpdump -n -r $pcap {not_seen} 2>/dev/null | wc -l) rc=$rc; cat $pcap.out; rm -f $pcap $pcap.out")
