@@ -38,8 +38,9 @@ def why(host, hostvars, result=None, error=None):
     text = (error or (result.stderr if result is not None else "") or "").strip().splitlines()
     text = text[-1] if text else "no answer"
     if "Permission denied" in text:
-        return ("%s: SSH refused the grader's login (%s): the grader logs in with an SSH key "
-                "(ansible_ssh_private_key_file), not with Ansible's password options - see `%s`" % (host, text, ssh))
+        return ("%s: SSH refused the grader's login with %s (%s): the grader logs in with the inventory's SSH key "
+                "(ansible_ssh_private_key_file; not --private-key, not a password) - see `%s`"
+                % (host, "the key %s" % key if key else "no key set in the inventory", text, ssh))
     if "password is required" in text or "terminal is required" in text:
         return ("%s: sudo asks for a password (%s): the grader needs root (ansible_user: root) or sudo without "
                 "a password (NOPASSWD) - see `%s`" % (host, text, ssh.replace(" true", " sudo -n true")))
@@ -89,4 +90,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv))
+    except Exception as exc:  # noqa: BLE001 - the grader's own failure, not a machine's: say so, status 2
+        print("checks/reach.py could not try the machines: %s: %s" % (type(exc).__name__, exc), file=sys.stderr)
+        sys.exit(2)

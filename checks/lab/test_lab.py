@@ -199,9 +199,17 @@ def test_chain(lab, item):
 
 def iptables_listings(lab, table):
     """`iptables -t TABLE -S` of every iptables backend with tables here: nf_tables, and legacy when loaded."""
-    out = [lab.run("iptables -w -t %s -S" % table).stdout]
+    need(lab, "iptables", "reading the iptables rules")
+    commands = ["iptables -w -t %s -S" % table]
     if lab.run("grep -qw %s /proc/net/ip_tables_names" % table).rc == 0:
-        out.append(lab.run("iptables-legacy -w -t %s -S" % table).stdout)
+        commands.append("iptables-legacy -w -t %s -S" % table)
+    out = []
+    for command in commands:
+        result = lab.run(command)
+        if result.rc != 0:
+            fail("this check cannot run on %s: `%s` failed (rc %d): %s"
+                 % (lab.name, command, result.rc, (result.stderr or result.stdout).strip() or "no message"))
+        out.append(result.stdout)
     return out
 
 
@@ -422,9 +430,9 @@ def diagnose_server(lab, spec, server, error):
                                  in_ns(spec.get("from"), "curl -v %s" % shlex.quote(spec["url"]))))
     result = lab.run(direct)
     if result.rc != 0:
-        fail("the server in %s listens on %s port %s but does not answer (%s): a server started with `&` from a "
-             "shell that has closed since fails at its first request; start it so that it outlives the shell "
-             "(`setsid ... >/var/log/web.log 2>&1 < /dev/null &`) - see `%s`"
+        fail("the server in %s listens on %s port %s but does not answer (%s); one cause: a server started with "
+             "`&` from a shell that has closed since fails at every request, so start it so that it outlives the "
+             "shell (`setsid ... >/var/log/web.log 2>&1 < /dev/null &`) - see `%s`"
              % (ns_words(namespace), address, port, result.stderr.strip() or "no reply", direct))
     fail("the server in %s answers on %s port %s, but %s gets no answer from %s (%s): the way there (the "
          "forward) is wrong - see `iptables -t nat -S PREROUTING` and `%s`"

@@ -76,8 +76,8 @@ def run_plugin(argv, env, data):
     """The engine's run_plugin, as lab_state builds it: `env` over this process's environment, `data` on stdin."""
     execution = [env.get('CNI_COMMAND'), os.path.basename(argv[0]), env.get('CNI_CONTAINERID'), env.get('CNI_IFNAME')]
     executions.append(execution)
-    proc = subprocess.run(list(argv), input=data, capture_output=True, text=True,
-                          env=dict(os.environ, LC_ALL='C', **env))
+    proc = subprocess.run(list(argv), input=data, stdin=subprocess.DEVNULL if data is None else None,
+                          capture_output=True, text=True, env=dict(os.environ, LC_ALL='C', **env))
     if proc.returncode != 0:
         try:
             message = json.loads(proc.stdout).get('msg')

@@ -819,3 +819,50 @@ def test_two_labs_share_a_setting_and_resetting_one_leaves_it_to_the_other(engin
     assert result['other reset'] is None
     assert result['forward after both'] == '0'
     assert result['left'] == NOTHING
+
+
+def test_a_students_nftables_table_of_two_chains_goes_whole_and_an_unrelated_rule_keeps_it(engine_scenario):
+    result = engine_scenario('''
+        start = lab_machine()
+        start['rules'] = []
+        build(start, stage='start')
+        sh('nft add table ip mine')
+        sh('nft add chain ip mine pre "{ type nat hook prerouting priority dstnat; }"')
+        sh('nft add chain ip mine post "{ type nat hook postrouting priority srcnat; }"')
+        sh('nft add rule ip mine pre iifname lan0 tcp dport 80 dnat to 192.168.15.2')
+        sh('nft add rule ip mine post ip saddr 192.168.15.0/24 masquerade')
+        build(lab_machine())
+        result['reset'] = reset()
+        result['after'] = sh('nft list tables')
+        build(start, stage='start')
+        sh('nft add table ip mine')
+        sh('nft add chain ip mine post "{ type nat hook postrouting priority srcnat; }"')
+        sh('nft add rule ip mine post ip saddr 192.168.15.0/24 masquerade')
+        sh('nft add rule ip mine post ip saddr 10.9.0.0/16 masquerade')
+        build(lab_machine())
+        reset()
+        result['kept'] = sh('nft list table ip mine')
+    ''')
+
+    assert 'nft delete chain ip mine pre' in result['reset'] and 'nft delete chain ip mine post' in result['reset']
+    assert result['reset'][-1] == 'nft delete table ip mine' or 'nft delete table ip mine' in result['reset']
+    assert 'mine' not in result['after']
+    assert '10.9.0.0/16' in result['kept'] and '192.168.15.0/24' not in result['kept']
+
+
+def test_a_setting_another_lab_set_first_goes_back_to_the_machines_value(engine_scenario):
+    """The other lab is built first (ip_forward 0 -> 1), this one second: resetting this one leaves the other
+    lab's note of the machine's value (0) alone, and resetting the other puts 0 back."""
+    result = engine_scenario(OTHER_LAB + '''
+        sh('sysctl -q -w net.ipv4.ip_forward=0')
+        result['other'] = other('build', other_machine('lan7', '1'))
+        build(lab_machine())
+        reset()
+        result['forward after this lab'] = sysctl('net.ipv4.ip_forward')
+        result['other reset'] = other('reset', other_machine('lan7', '1'))
+        result['forward after both'] = sysctl('net.ipv4.ip_forward')
+    ''')
+
+    assert result['other'] is None and result['other reset'] is None
+    assert result['forward after this lab'] == '1'
+    assert result['forward after both'] == '0'

@@ -46,7 +46,7 @@ def test_a_server_whose_shell_closed_is_told_from_a_wrong_forward(classroom):
     dead = classroom.grade()
     message = failures(dead)[PROBE_PAGE]
     assert 'the server in namespace blue listens on 192.168.15.2 port 80 but does not answer' in message, message
-    assert 'outlives the shell' in message
+    assert 'outlives the shell' in message and 'one cause' in message
 
     restarted = classroom.on('live-a', RESTART_SERVER + '''
         iptables -t nat -R PREROUTING 1 -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2:8080

@@ -226,3 +226,33 @@ def test_effect_words():
     assert Effect('masquerade', '192.168.1.2').words() == 'rewrites its source to 192.168.1.2'
     assert Effect('masquerade', '192.168.1.2').same_as(Effect('snat', '192.168.1.2'))
     assert not Effect('masquerade', None).same_as(Effect('snat', '192.168.1.2'))
+
+
+def test_a_named_set_or_odd_value_is_uncertain_not_a_crash():
+    data = nft(chain('f2b', 'pre', 'prerouting', -150),
+               rule('f2b', 'pre', 2, match(SADDR, '@addr-set-sshd'), {'dnat': {'addr': '192.168.15.9'}}),
+               rule('f2b', 'pre', 3, match(SADDR, {'map': {'key': 'x'}}), {'drop': None}))
+    found = ruleset_from(data, listing()).decide(DNAT)
+    assert found.rule is None
+    assert [r.handle for r in found.uncertain] == [2, 3]
+
+
+def test_fib_daddr_type_local_as_nft_1_0_prints_it():
+    fib = {'fib': {'result': 'type', 'flags': 'daddr'}}  # nft 1.0.6 (Debian 12): a one-flag list as a string
+    data = nft(chain('mine', 'pre', 'prerouting', -100),
+               rule('mine', 'pre', 4, match(fib, 'local'), match(DPORT, 80), {'dnat': {'addr': '192.168.15.2'}}))
+    found = ruleset_from(data, listing()).decide(DNAT)
+    assert found.rule.text == 'fib daddr type local tcp dport 80 dnat to 192.168.15.2'
+    assert found.effect.same_as(wanted(DNAT_RULE, DNAT))
+
+
+def test_a_negated_out_interface_holds_where_the_hook_knows_none():
+    data = nft(chain('mine', 'pre', 'prerouting', -100),
+               rule('mine', 'pre', 5, match(OIF, 'lan0', op='!='), match(DPORT, 80),
+                    {'dnat': {'addr': '192.168.15.2', 'port': 80}}))
+    assert ruleset_from(data, listing()).decide(DNAT).rule.handle == 5
+
+
+def test_rules_of_plain_iptables_are_deleted_with_plain_iptables():
+    found = ruleset_from(None, listing(MASQ_RULE), None, iptables_name='iptables').decide(MASQ)
+    assert found.rule.delete_argv()[0] == 'iptables'

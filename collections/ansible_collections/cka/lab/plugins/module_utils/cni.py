@@ -398,7 +398,9 @@ class Runtime:
             return None
         env = {'CNI_COMMAND': 'VERSION', 'PATH': os.environ.get('PATH') or DEFAULT_PATH}
         try:
-            rc, stdout, _stderr = self.run([path], env, json.dumps({'cniVersion': '1.0.0'}))
+            # No standard input: some plugins answer VERSION without reading it, and a runtime writing it
+            # to them would meet a closed pipe (the spec's stdin here is optional).
+            rc, stdout, _stderr = self.run([path], env, None)
             answer = json.loads(_text(stdout)) if rc == 0 else None
         except (OSError, ValueError):
             return None

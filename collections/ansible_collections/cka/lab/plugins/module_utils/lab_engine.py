@@ -412,7 +412,9 @@ def new_record(engine, stage, every_stage=None):
     try:
         nat_rules, nft_chains = lab_rules.snapshot(engine)
     except RuleConflict as exc:
-        raise EngineError(exc.errors) from None
+        if lab_rules.traffic_rules(every_stage or {}):
+            raise EngineError(exc.errors) from None
+        nat_rules, nft_chains = [], []  # a lab with no rule judged by its traffic does not need them
     return {'version': RECORD_VERSION, 'lab': engine.lab, 'name': engine.mark, 'stage': stage,
             'run_netns_existed': os.path.isdir(engine.netns_dir), 'iptables': engine.iptables, 'adopted': [],
             'preexisting': {'namespaces': namespaces, 'links': links, 'rules': rules, 'chains': chains,
@@ -1130,9 +1132,12 @@ def _restore_sysctl(engine, entry):
             # Another lab on this machine still sets it: it stays, and the value from before this lab's build
             # goes to that lab's record, to be put back when the last of them is reset.
             lab, record, path = holders[0]
+            # The other lab noted this lab's value as what was there before it: that goes back to what
+            # this lab found. A value the other lab found otherwise stays its own.
             noted = [other for other in record['sysctls'] + record.get('preexisting', {}).get('sysctls', [])
                      if (other.get('namespace'), other['name']) == (None, entry['name'])
-                     and str(other['before']) == str(entry.get('value', other['before']))]
+                     and entry.get('value') is not None and str(other['before']) == str(entry['value'])
+                     and str(entry['before']) != str(entry['value'])]
             for other in noted:
                 other['before'] = entry['before']
             engine.commands.append('leave %s to lab %s%s' % (entry['name'], lab, ' (its value before, %s, noted in %s)'
@@ -1399,11 +1404,10 @@ def remove(engine, record=None, also=None):
         raise EngineError(exc.errors) from None
     extra_topology, extra_rules = _hand_made(record, also)
     for rule in extra_rules:
-        for backend in lab_rules.backends_in_use(engine):
-            for found in lab_rules.listing(engine, backend, rule.table)[0]:
-                if found.comment is None and found == rule:
-                    delete_rule(engine, backend, rule.table, found)
-                    break
+        # In the lab's own backend, where its first build noted what the machine had (every copy goes).
+        for found in lab_rules.listing(engine, engine.iptables, rule.table)[0]:
+            if found.comment is None and found == rule:
+                delete_rule(engine, engine.iptables, rule.table, found)
     # Chains of the lab's names a student made by hand after the first build
     # (not in a record older than `preexisting.chains`: those are left alone).
     before_chains = record.get('preexisting', {}).get('chains')
@@ -1417,10 +1421,12 @@ def remove(engine, record=None, also=None):
     restored = set()
     # What the machine had before the lab's first build comes first: a value
     # noted later may be one a student set by hand in between.
+    values = {(e['namespace'], e['name']): e.get('value') for e in record.get('sysctls', [])}
     for entry in record.get('preexisting', {}).get('sysctls', []) + record.get('sysctls', []):
         if (entry['namespace'], entry['name']) not in restored:
             restored.add((entry['namespace'], entry['name']))
-            _restore_sysctl(engine, entry)
+            # What this lab sets now, to tell whether another lab noted this lab's value as its `before`.
+            _restore_sysctl(engine, dict(entry, value=values.get((entry['namespace'], entry['name']))))
     for topology in _removal_layers(_made_by_the_lab(record), extra_topology):
         if any(topology.get(kind) for kind in _TOPOLOGY_KINDS):
             # Root-namespace ends are the lab's: one whose peer is gone with a

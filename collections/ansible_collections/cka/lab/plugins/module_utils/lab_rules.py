@@ -48,15 +48,16 @@ def default_backend(engine):
     return name if engine.which(name) else 'iptables'
 
 
-def backends_in_use(engine):
-    """The iptables commands whose tables may hold rules here: nf_tables always, legacy when its tables are loaded."""
+def backends_in_use(engine, table):
+    """The iptables commands whose `table` may hold rules here: nf_tables always, legacy when that table of it
+    is loaded (listing it otherwise would load it)."""
     out = []
     for name in BACKENDS:
         if not engine.which(name):
             continue
         if name == 'iptables-legacy':
             rc, names, _ = engine.read(['cat', '/proc/net/ip_tables_names'], ok=(0, 1))
-            if rc != 0 or not names.split():
+            if rc != 0 or table not in names.split():
                 continue
         out.append(name)
     return out or ['iptables']
@@ -100,7 +101,7 @@ def delete_rules(engine, backend, table, found, doomed):
 
 def delete_marked(engine, table, comment):
     """Every rule carrying the lab's comment, in every iptables backend in use."""
-    for backend in backends_in_use(engine):
+    for backend in backends_in_use(engine, table):
         for rule in listing(engine, backend, table)[0]:
             if rule.comment == comment:
                 delete_rule(engine, backend, table, rule)
@@ -151,11 +152,15 @@ def plan_traffic(engine, machine, backend, comments, preexisting=None):
     def ours(rule):
         return rule.comment in comments
 
+    def any_lab(rule):
+        # Another lab's rule on this machine is that lab's: never taken over (nor removed) by this one.
+        return (rule.comment or '').startswith('cka-lab:')
+
     for item, traffic, effect in wanted:
         everything = ruleset.decide(traffic)
         if everything.rule is not None and ours(everything.rule) and everything.effect.same_as(effect):
             continue  # the lab's own rule does it (kept by the ordinary plan)
-        found = ruleset.decide(traffic, skip=ours)
+        found = ruleset.decide(traffic, skip=any_lab)
         if found.rule is None:
             continue  # nothing else takes the packet: the lab's rule is added or kept
         if found.effect.same_as(effect):
@@ -182,8 +187,11 @@ def _had(rule, preexisting):
     if 'nat' in preexisting:
         return any((e['origin'], e['family'], e['table'], e['chain'], e['text'])
                    == (rule.origin, rule.family, rule.table, rule.chain, rule.text) for e in preexisting['nat'])
-    # A record older than version 2 noted only the `iptables -t nat -S` rules of the time.
-    return rule.origin != 'nft' and _normal(rule.text) in {_normal(t) for t in preexisting.get('rules', {}).get('nat', [])}
+    # A record older than version 2 noted only the `iptables -t nat -S` rules of the time: what another tool
+    # holds is taken as the machine's own (never taken over nor removed).
+    if rule.origin in ('nft', 'iptables-legacy'):
+        return True
+    return _normal(rule.text) in {_normal(t) for t in preexisting.get('rules', {}).get('nat', [])}
 
 
 def insert_before(engine, backend, item, other, comment):
@@ -216,7 +224,8 @@ def remove_nat(engine, adopted, also, preexisting):
         for rule in ruleset.rules():
             if (rule.origin, rule.family, rule.table, rule.chain, rule.text) == (
                     entry['origin'], entry['family'], entry['table'], entry['chain'], entry['text']) \
-                    and (rule.origin != 'nft' or rule.handle == entry.get('handle')) and rule not in doomed:
+                    and (rule.origin != 'nft' or rule.handle == entry.get('handle')) \
+                    and not (rule.comment or '').startswith('cka-lab:') and not any(rule is d for d in doomed):
                 doomed.append(rule)
                 break
     for _, traffic, effect in wanted:
@@ -226,15 +235,18 @@ def remove_nat(engine, adopted, also, preexisting):
     for rule in doomed:
         engine.change(rule.delete_argv())
     had_chains = {tuple(c) for c in preexisting.get('nft_chains', [])}
-    emptied = sorted({(r.family, r.table, r.chain) for r in doomed if r.origin == 'nft'})
-    for family, table, chain in emptied:
+    deleted = set()
+    for family, table, chain in sorted({(r.family, r.table, r.chain) for r in doomed if r.origin == 'nft'}):
         left = [r for r in ruleset.chains.get(('nft', family, table, chain), []) if not any(r is d for d in doomed)]
         if left or (family, table, chain) in had_chains:
             continue
         engine.change(['nft', 'delete', 'chain', family, table, chain])
-        others = [key for key in ruleset.chains if key[1:3] == (family, table) and key[3] != chain
-                  and (key[0] != 'nft' or (family, table, key[3]) not in emptied)]
-        if not others and not any(c[:2] == (family, table) for c in had_chains):
+        deleted.add((family, table, chain))
+    # A table goes once none of its chains is left (nor was it the machine's before).
+    for family, table in sorted({(f, t) for f, t, _ in deleted}):
+        remaining = [key for key in ruleset.chains if key[1:3] == (family, table)
+                     and (key[1], key[2], key[3]) not in deleted]
+        if not remaining and not any(c[:2] == (family, table) for c in had_chains):
             engine.change(['nft', 'delete', 'table', family, table])
 
 

@@ -227,12 +227,13 @@ def _condition(condition, traffic):
     name, negated, values = condition
     if name in ('iif', 'oif'):
         side = 'in' if name == 'iif' else 'out'
-        if side not in _HOOK_SEES[traffic.hook]:
-            return False  # iptables refuses -o in PREROUTING; nft never matches an unknown link
-        link = traffic.in_interface if name == 'iif' else traffic.out_interface
+        # Where the hook cannot know the link its name is empty: `oifname != "lan0"` holds at prerouting
+        # (iptables refuses -o there).
+        link = (traffic.in_interface if name == 'iif' else traffic.out_interface) \
+            if side in _HOOK_SEES[traffic.hook] else ''
         if link is None:
             return None
-        found = any(_interface_matches(v, link) for v in values)
+        found = any(_interface_matches(v, link) for v in values) if link else False
     elif name in ('saddr', 'daddr'):
         address = ipaddress.ip_address(traffic.source if name == 'saddr' else traffic.destination)
         found = any(address in v for v in values)
@@ -363,7 +364,8 @@ def _nft_left(left):
         return _NFT_FIELDS.get((protocol, name))
     if 'fib' in left:
         fib = left['fib']
-        if fib.get('result') == 'type' and fib.get('flags') == ['daddr']:
+        # nft 1.0 prints a one-flag list as a plain string
+        if fib.get('result') == 'type' and fib.get('flags') in (['daddr'], 'daddr'):
             return 'fib-daddr-type'
     return None
 
@@ -377,6 +379,14 @@ def _nft_values(right):
 
 
 def _nft_condition(match):
+    """The conditions of one nft match, or None when it cannot be evaluated here."""
+    try:
+        return _nft_condition_of(match)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _nft_condition_of(match):
     left = _nft_left(match.get('left', {}))
     op = match.get('op', '==')
     if left is None or op not in ('==', '!=', 'in'):
@@ -405,10 +415,10 @@ def _nft_condition(match):
             elif isinstance(value, dict) and 'range' in value:
                 low, high = (ipaddress.ip_address(v) for v in value['range'])
                 nets += list(ipaddress.summarize_address_range(low, high))
-            elif isinstance(value, str):
+            elif isinstance(value, str) and not value.startswith('@'):
                 nets.append(_network(value))
             else:
-                return None
+                return None  # a named set (@name), a map, a variable: not evaluated here
         return [(left, negated, nets)]
     if left == 'proto':
         return [('proto', negated, [_PROTOCOLS.get(v, v) if isinstance(v, int) else v for v in values])]
@@ -482,7 +492,8 @@ def _nft_words(expr):
         elif 'payload' in left:
             name = '%s %s' % (left['payload'].get('protocol', '?'), left['payload'].get('field', '?'))
         elif 'fib' in left:
-            name = 'fib %s %s' % (' . '.join(left['fib'].get('flags', [])), left['fib'].get('result', '?'))
+            flags = left['fib'].get('flags', [])
+            name = 'fib %s %s' % (flags if isinstance(flags, str) else ' . '.join(flags), left['fib'].get('result', '?'))
         else:
             name = json.dumps(left, sort_keys=True)
         op = body.get('op', '==')
@@ -594,11 +605,12 @@ class Ruleset:
         return False
 
 
-def ruleset_from(nft_json=None, iptables_nft=None, iptables_legacy=None):
+def ruleset_from(nft_json=None, iptables_nft=None, iptables_legacy=None, iptables_name='iptables-nft'):
     """A Ruleset from what the tools printed: `nft_json` (``nft -j list ruleset``, or None when nft is
-    missing), `iptables_nft` and `iptables_legacy` (``-t nat -S`` listings, or None)."""
+    missing), `iptables_nft` and `iptables_legacy` (``-t nat -S`` listings, or None). `iptables_name`: the
+    command that printed `iptables_nft` (plain ``iptables`` where iptables-nft is not installed)."""
     ruleset = Ruleset()
-    nft_iptables = iptables_chains('iptables-nft', 'nat', iptables_nft) if iptables_nft is not None else {}
+    nft_iptables = iptables_chains(iptables_name, 'nat', iptables_nft) if iptables_nft is not None else {}
     if nft_json is not None:
         try:
             entries = json.loads(nft_json).get('nftables', []) if nft_json.strip() else []
@@ -625,13 +637,13 @@ def ruleset_from(nft_json=None, iptables_nft=None, iptables_legacy=None):
                     parsed = NatRule('nft', rule['family'], rule['table'], rule['chain'], [], ('unknown', 'xt'),
                                      _nft_text(rule), positions[key], handle=rule.get('handle'), unknown=['xt'])
                 ruleset.chains.setdefault(key, []).append(parsed)
-        _iptables_words(ruleset, nft_iptables)
+        _iptables_words(ruleset, nft_iptables, iptables_name)
     else:
         for chain, rules in nft_iptables.items():
-            ruleset.chains[('iptables-nft', 'ip', 'nat', chain)] = rules
+            ruleset.chains[(iptables_name, 'ip', 'nat', chain)] = rules
             if chain in HOOK_OF_CHAIN:
                 hook = HOOK_OF_CHAIN[chain]
-                ruleset.bases.append((IPTABLES_NAT_PRIORITY[hook], 0, 'iptables-nft', 'ip', 'nat', chain, hook))
+                ruleset.bases.append((IPTABLES_NAT_PRIORITY[hook], 0, iptables_name, 'ip', 'nat', chain, hook))
     if iptables_legacy is not None:
         for chain, rules in iptables_chains('iptables-legacy', 'nat', iptables_legacy).items():
             ruleset.chains[('iptables-legacy', 'ip', 'nat', chain)] = rules
@@ -641,7 +653,7 @@ def ruleset_from(nft_json=None, iptables_nft=None, iptables_legacy=None):
     return ruleset
 
 
-def _iptables_words(ruleset, listed):
+def _iptables_words(ruleset, listed, name='iptables-nft'):
     """The chains of nft's table ip nat that iptables-nft lists are iptables-nft's: each rule is taken in
     iptables' words (at the same place in its chain), keeping nft's handle."""
     for key in list(ruleset.chains):
@@ -653,8 +665,8 @@ def _iptables_words(ruleset, listed):
             for mine, theirs in zip(native, words):
                 theirs.handle = mine.handle
             native = words
-        ruleset.chains[('iptables-nft', family, table, chain)] = native
-    ruleset.bases = [(p, o, 'iptables-nft' if f == 'ip' and t == 'nat' and c in listed else origin, f, t, c, h)
+        ruleset.chains[(name, family, table, chain)] = native
+    ruleset.bases = [(p, o, name if f == 'ip' and t == 'nat' and c in listed else origin, f, t, c, h)
                      for p, o, origin, f, t, c, h in ruleset.bases]
 
 
@@ -670,11 +682,13 @@ def read_ruleset(run):
             raise NatError('`%s` failed (%s): %s' % (shlex.join(argv), rc, err.strip()))
         return out
     nft_json = listing(['nft', '-j', 'list', 'ruleset'])
+    iptables_name = 'iptables-nft'
     iptables_nft = listing(['iptables-nft', '-w', '-t', 'nat', '-S'])
     if iptables_nft is None:
+        iptables_name = 'iptables'
         iptables_nft = listing(['iptables', '-w', '-t', 'nat', '-S'])
     rc, names, _ = run(['cat', '/proc/net/ip_tables_names'])
     legacy = None
     if rc == 0 and 'nat' in names.split():
         legacy = listing(['iptables-legacy', '-w', '-t', 'nat', '-S'])
-    return ruleset_from(nft_json, iptables_nft, legacy)
+    return ruleset_from(nft_json, iptables_nft, legacy, iptables_name)

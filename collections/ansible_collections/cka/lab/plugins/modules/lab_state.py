@@ -93,7 +93,7 @@ options:
       - The machine's lock, held (C(flock)) for the whole run, so that runs on one machine (two resets at once, a
         build during a reset, any lab) go one after the other.
     type: path
-    default: /run/lock/cka-lab.lock
+    default: /run/cka-lab/lock
   lock_timeout:
     description:
       - Seconds to wait for another run to release the lock before failing with a message naming it.
@@ -183,9 +183,15 @@ class LockHeld(Exception):
 
 def machine_lock(path, timeout, lab):
     """Hold the machine's lock (flock on `path`) for the whole run: runs on one machine, of any lab, go one
-    after the other. Waits up to `timeout` seconds; raises LockHeld naming the holder."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    handle = open(path, 'a+', encoding='utf-8')
+    after the other. Waits up to `timeout` seconds; raises LockHeld naming the holder. The lock lives in a
+    directory only root may write (no other user can take it first), and is never opened through a link."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise LockHeld('Lab %s: cannot open the machine\'s lock %s: %s (see: ls -ld %s %s)'
+                       % (lab, path, exc.strerror or exc, os.path.dirname(path), path)) from None
+    handle = os.fdopen(fd, 'r+', encoding='utf-8')
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -217,7 +223,7 @@ def main():
         record_dir=dict(type='path', default='/var/lib/cka-lab'),
         every_stage=dict(type='dict', default={}),
         variables=dict(type='dict', default={}),
-        lock_path=dict(type='path', default='/run/lock/cka-lab.lock'),
+        lock_path=dict(type='path', default='/run/cka-lab/lock'),
         lock_timeout=dict(type='int', default=300),
     ), supports_check_mode=True)
     params = module.params
@@ -246,6 +252,8 @@ def main():
 
     def run_plugin(argv, env, data):
         # A CNI plugin: its CNI_* environment and the network configuration on standard input (CNI SPEC.md).
+        if data is None:  # nothing to say (VERSION): /dev/null, not the module's own standard input
+            argv = ['sh', '-c', 'exec "$@" </dev/null', 'sh'] + list(argv)
         return module.run_command(list(argv), environ_update=dict(env), data=data, binary_data=True)
 
     engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode,
