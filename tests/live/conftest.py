@@ -100,10 +100,16 @@ class Classroom:
         assert result.rc == 0, result
         return result
 
+    @property
+    def reports(self):
+        """This test's reports folder (check_reports_dir): other runs' reports are not read as its own."""
+        return self.directory / 'reports'
+
     def grade(self, *args, **kwargs):
         """playbooks/check.yml of the netns lab, and the report's {check id: failure message or None}."""
-        report = ROOT / 'reports' / 'checks.xml'
-        run = self.playbook('check.yml', '-e', 'check_labs=netns_lab', *args, **kwargs)
+        report = self.reports / 'checks.xml'
+        run = self.playbook('check.yml', '-e', 'check_labs=netns_lab', '-e', 'check_reports_dir=%s' % self.reports,
+                            *args, **kwargs)
         run.checks = {}
         if report.exists():
             for case in ET.parse(report).iter('testcase'):

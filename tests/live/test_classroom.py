@@ -81,6 +81,7 @@ def test_two_gradings_at_once_each_grade_their_own_machines(classroom):
     assert start.rc == 0, start
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         done, half = pool.map(lambda host: classroom.playbook('check.yml', '-e', 'check_labs=netns_lab',
+                                                               '-e', 'check_reports_dir=%s' % classroom.reports,
                                                                '--limit', 'localhost,%s' % host),
                               ['live-a', 'live-b'])
     assert done.rc == 0, done
@@ -89,10 +90,10 @@ def test_two_gradings_at_once_each_grade_their_own_machines(classroom):
 
 
 def test_grading_nothing_fails_and_leaves_no_old_report(classroom):
-    reports = ROOT / 'reports'
+    reports = classroom.reports
     reports.mkdir(exist_ok=True)
     (reports / 'checks.xml').write_text('<testsuites/>')
-    graded = classroom.playbook('check.yml', '-e', 'check_labs=docker_lab')
+    graded = classroom.playbook('check.yml', '-e', 'check_labs=docker_lab', '-e', 'check_reports_dir=%s' % reports)
     assert graded.rc != 0
     assert 'Nothing to grade: no machine of this inventory' in graded.text, graded
     assert 'docker_lab' in graded.text
