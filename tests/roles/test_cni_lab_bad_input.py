@@ -29,6 +29,8 @@ PODS = [{'name': 'pod-a', 'node': 'cni-node01'}, {'name': 'pod-c', 'node': 'cni-
 
 VALIDATE_TASK = 'Read and validate the declaration of lab cni_lab'
 VALIDATION_TASKS = [re.escape("Validating arguments against arg spec 'main'") + '.*', re.escape(VALIDATE_TASK)]
+# Every playbook's first check (playbooks/preflight.yml): that Ansible read the checkout's ansible.cfg.
+VALIDATION_TASKS.append(re.escape("Require this checkout's ansible.cfg"))
 
 
 def is_validation_task(name):

@@ -29,6 +29,8 @@ INVENTORY = {'all': {'children': {'netns_lab': {'hosts': {HOST: dict(UNREACHABLE
 VALIDATE_TASK = 'Read and validate the declaration of lab netns_lab'
 # Tasks that run on the controller only: ansible-core's argument-spec check of the role, and the validation.
 VALIDATION_TASKS = [re.escape("Validating arguments against arg spec 'main'") + '.*', re.escape(VALIDATE_TASK)]
+# Every playbook's first check (playbooks/preflight.yml): that Ansible read the checkout's ansible.cfg.
+VALIDATION_TASKS.append(re.escape("Require this checkout's ansible.cfg"))
 
 LAB = yaml.safe_load((ROOT / 'labs' / 'netns_lab.yml').read_text())
 SLUG_RULE = "1-24 lower-case letters, digits or '-', starting with a letter"

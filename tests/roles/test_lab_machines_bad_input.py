@@ -24,6 +24,8 @@ ADDRESS_TASK = 'Check that every machine has an address inside 10.213.0.0/24'
 KEY_TASK = 'Check that every machine has an SSH key path'
 UNIQUE_TASK = 'Check that no two machines share an address'
 VALIDATION_TASKS = [re.escape(ARGUMENT_SPEC_TASK) + '.*'] + role_task_names('lab_machines', 'validate.yml')
+# Every playbook's first check (playbooks/preflight.yml): that Ansible read the checkout's ansible.cfg.
+VALIDATION_TASKS.append(re.escape("Require this checkout's ansible.cfg"))
 
 KEY = '/nonexistent/pytest-lab-machines/id_ed25519'  # never read: validation stops first
 
