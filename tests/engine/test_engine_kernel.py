@@ -866,3 +866,39 @@ def test_a_setting_another_lab_set_first_goes_back_to_the_machines_value(engine_
     assert result['other'] is None and result['other reset'] is None
     assert result['forward after this lab'] == '1'
     assert result['forward after both'] == '0'
+
+
+def test_a_record_of_version_1_is_read_and_one_of_a_newer_version_refused(engine_scenario):
+    result = engine_scenario('''
+        build(lab_machine())
+        old = record()
+        for key in ('iptables', 'adopted'):
+            del old[key]
+        old['version'] = 1
+        old['preexisting'].pop('nat')
+        old['preexisting'].pop('nft_chains')
+        with open(record_path(), 'w') as handle:
+            json.dump(old, handle)
+        result['again'] = build(lab_machine())
+        result['version'] = record()['version']
+        newer = record()
+        newer['version'] = 99
+        with open(record_path(), 'w') as handle:
+            json.dump(newer, handle)
+        try:
+            reset()
+            result['error'] = None
+        except Exception as exc:
+            result['error'] = ' '.join(getattr(exc, 'errors', [str(exc)]))
+        newer['version'] = 2
+        with open(record_path(), 'w') as handle:
+            json.dump(newer, handle)
+        reset()
+        result['left'] = leftovers()
+    ''')
+
+    assert [c for c in result['again'] if not c.startswith('record what')] == []
+    assert result['version'] == 2
+    assert 'was written by a newer version of the project (record version 99; this one reads up to 2)' \
+        in result['error']
+    assert result['left']['namespaces'] == [] and result['left']['rules'] == []

@@ -66,6 +66,24 @@ DEFAULT_CNI_PATH = ('/opt/cni/bin',)
 LOOPBACK_NETWORK = 'cni-loopback'
 
 
+def migrate_record(record, path='the record'):
+    """A record of any earlier version in the current shape, one step per version; a record of a later
+    version (a newer checkout built the lab) or not a record at all is refused with what to do."""
+    version = record.get('version', 1) if isinstance(record, dict) else None
+    if not isinstance(version, int) or version < 1 or not isinstance(record.get('topology', {}), dict):
+        raise EngineError(['%s is not a lab record; remove it and clean the machine by hand, or recreate the machine'
+                           % path])
+    if version > RECORD_VERSION:
+        raise EngineError(['%s was written by a newer version of the project (record version %d; this one reads up '
+                           'to %d): build or reset this lab from that checkout' % (path, version, RECORD_VERSION)])
+    if version < 2:
+        # 1 -> 2: the backend is the `iptables` of the time (found again when the record is used), nothing
+        # was taken over, and the machine's NAT before the lab was noted only as `preexisting.rules`.
+        record.setdefault('adopted', [])
+        record['version'] = 2
+    return record
+
+
 class EngineError(Exception):
     """A problem the engine can explain; `errors` are the lines of the explanation."""
 
@@ -147,7 +165,7 @@ class Engine:
         except ValueError as exc:
             raise EngineError(['%s is not readable JSON (%s); remove it and clean the machine by hand, or recreate '
                                'the machine' % (self.record_path, exc)])
-        return record
+        return migrate_record(record, self.record_path)
 
     def save_record(self, record):
         self.commands.append('record what the lab owns in %s' % self.record_path)
