@@ -575,3 +575,8 @@ def test_a_vxlan_with_a_bad_remote_or_its_own_address_among_the_remotes_is_refus
 def test_a_vni_out_of_range_is_refused(vni):
     assert_refused(changed(lambda d, m: m.update(vxlans=[{'name': 'vxlan0', 'vni': vni, 'dev': 'eth0'}])),
                    'machine.vxlans[0].vni', str(vni))
+
+
+def test_a_lab_id_ending_in_a_newline_is_refused_with_the_one_rule():
+    decl = changed(lambda d, m: d.update(lab='mini_lab\n'))
+    assert_refused(decl, 'lab:', "a lab id: 1-32 lower-case letters, digits or '_', starting with a letter")

@@ -13,7 +13,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 
-from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import select_stage, validate
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import LAB_ID, LAB_ID_RULE, select_stage, validate
 
 
 _INDEX = re.compile(r'^(machine\.\w+|probes)\[(\d+)\]')
@@ -51,8 +51,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         lab = args.get('lab')
-        if not isinstance(lab, str) or not re.match(r'^[a-z][a-z0-9_]{0,31}$', lab):
-            return dict(result, failed=True, msg="lab: %r is not a lab id (lower-case letters, digits, '_')" % (lab,))
+        if not isinstance(lab, str) or not re.match(LAB_ID, lab):
+            return dict(result, failed=True, msg="lab: %r is not usable; allowed: %s" % (lab, LAB_ID_RULE))
         labs_dir = args.get('labs_dir')
         path = os.path.join(labs_dir, lab + '.yml')
         if not os.path.isfile(path):

@@ -34,6 +34,8 @@ IFNAME = r'^(?!\.\.?\Z)[^/:\s]{1,15}\Z'
 IFNAME_RULE = "Linux interface names are 1-15 characters without '/', ':' or whitespace, and not '.' or '..'"
 NETNS = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z'
 NETNS_RULE = "namespace names are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+LAB_ID = r'^[a-z][a-z0-9_]{0,31}\Z'
+LAB_ID_RULE = "a lab id: 1-32 lower-case letters, digits or '_', starting with a letter (the file's name in labs/)"
 SLUG = r'^[a-z][a-z0-9-]{0,23}\Z'
 SLUG_RULE = "1-24 lower-case letters, digits or '-', starting with a letter"
 STAGE = r'^[a-z][a-z0-9_-]{0,23}\Z'
@@ -70,7 +72,7 @@ SCHEMA = {
     'required': ['lab', 'lesson', 'title', 'group', 'name', 'stages', 'stage', 'machine'],
     'additionalProperties': False,
     'properties': {
-        'lab': {'type': 'string', 'pattern': r'^[a-z][a-z0-9_]{0,31}\Z'},
+        'lab': {'type': 'string', 'pattern': LAB_ID},
         'lesson': {'type': 'string', 'minLength': 1},
         'title': {'type': 'string', 'minLength': 1},
         'group': {'type': 'string', 'minLength': 1},
@@ -205,7 +207,8 @@ def schema_errors(declaration):
 
 
 def _pattern_rule(pattern):
-    return {IFNAME: IFNAME_RULE, NETNS: NETNS_RULE, SLUG: SLUG_RULE}.get(pattern, 'pattern %s' % pattern)
+    return {IFNAME: IFNAME_RULE, NETNS: NETNS_RULE, SLUG: SLUG_RULE, LAB_ID: LAB_ID_RULE}.get(pattern,
+                                                                                         'pattern %s' % pattern)
 
 
 def _stages_of(item, all_stages):

@@ -163,12 +163,15 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cka.lab.plugins.module_utils.cni import CniError
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import LAB_ID, LAB_ID_RULE
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import SLUG as SLUG_PATTERN
 from ansible_collections.cka.lab.plugins.module_utils.lab_engine import Engine, EngineError, converge, remove
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict
 from ansible_collections.cka.lab.plugins.module_utils.topology import IpCommandError, command_string
 
-SLUG = re.compile(r'^[a-z][a-z0-9-]{0,23}$')
-LAB = re.compile(r'^[a-z][a-z0-9_]{0,31}$')
+# One definition of each, with the declaration's schema.
+SLUG = re.compile(SLUG_PATTERN)
+LAB = re.compile(LAB_ID)
 
 
 def _every_stage(machine):
@@ -229,7 +232,7 @@ def main():
     params = module.params
     problems = []
     if not LAB.match(params['lab']):
-        problems.append("lab: '%s' is not a lab id (lower-case letters, digits and '_', up to 32)" % params['lab'])
+        problems.append("lab: %r is not usable; allowed: %s" % (params['lab'], LAB_ID_RULE))
     if not SLUG.match(params['name']):
         problems.append("name: '%s' is not usable; 1-24 lower-case letters, digits or '-', starting with a letter"
                         % params['name'])
