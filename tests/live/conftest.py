@@ -3,7 +3,7 @@
 """Grading and classroom cases on real local lab machines, run as a user runs the project.
 
 Each test gets lab machines of its own names (``live-a``, ``live-b`` on the
-internal Podman network, addresses 10.213.0.45-46), created fresh for it
+internal Podman network, addresses 10.213.0.60-61), created fresh for it
 through playbooks/machines.yml with an inventory written here, and removed
 after it. The project's playbooks are run with ``ansible-playbook`` from the
 checkout, the student's typing with ``ssh`` to the machine. Nothing here runs
@@ -24,7 +24,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KEY = ROOT / '.lab' / 'id_ed25519'
-MACHINES = {'live-a': '10.213.0.45', 'live-b': '10.213.0.46'}
+MACHINES = {'live-a': '10.213.0.60', 'live-b': '10.213.0.61'}
 SSH = ['ssh', '-i', str(KEY), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
        '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10']
 BY_HAND = ROOT / 'molecule' / 'netns_lab' / 'files' / 'lesson-202-by-hand.sh'

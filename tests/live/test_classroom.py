@@ -27,8 +27,8 @@ def test_a_machine_that_cannot_be_reached_is_one_line_and_the_others_are_graded(
     assert not failures(graded), failures(graded)
     # One line in the checks' result, and the summary that names it.
     shown = graded.stdout.split("TASK [Show the checks' result]")[1].split('TASK [')[0]
-    assert shown.count('live-b (10.213.0.46): cannot be reached') == 1, graded
-    assert 'Not graded: live-b (live-b (10.213.0.46): cannot be reached' in graded.text
+    assert shown.count('live-b (10.213.0.61): cannot be reached') == 1, graded
+    assert 'Not graded: live-b (live-b (10.213.0.61): cannot be reached' in graded.text
     assert 'Traceback' not in graded.text
 
 
