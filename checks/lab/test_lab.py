@@ -17,7 +17,7 @@ import pytest
 from lab_grading import covered_by, fail, file_lines_missing, json_differences, route_found, sockets_listening
 from ansible_collections.cka.lab.plugins.module_utils.cni import plugin_types
 from ansible_collections.cka.lab.plugins.module_utils.lab_engine import TOOL_PACKAGES
-from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, Traffic, iptables_rule, read_ruleset
+from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, declared_rule, read_ruleset
 
 LAB = "engine"
 
@@ -231,9 +231,7 @@ def check_nat_rule(lab, item):
                                                   for key in ("rc", "stdout", "stderr")))
     except NatError as exc:
         fail("the NAT rules cannot be read: %s" % exc)
-    declared = iptables_rule("lab", "nat", item["rule"], 0)
-    traffic = Traffic.from_declaration(declared.chain, item["traffic"])
-    wanted = declared.effect(traffic)
+    declared, traffic, wanted = declared_rule(item)
     found = ruleset.decide(traffic)
     if found.rule is not None and found.effect.same_as(wanted):
         return

@@ -90,6 +90,13 @@ def build(machine, mark=MARK, check_mode=False, stage='full', every_stage=None):
     return eng.commands
 
 
+def build_start():
+    """The practice start: lesson 202's machine without its rules, built as stage `start`."""
+    start = lab_machine()
+    start['rules'] = []
+    return build(start, stage='start')
+
+
 def reset(mark=MARK, check_mode=False, also=None):
     """remove() once, as a reset runs it: the record says what to remove, `also` is
     what every stage of the lab declares with the reset's variables (default:

@@ -144,9 +144,7 @@ def test_rules_typed_by_hand_in_practice_are_taken_over_and_go_with_the_reset(en
     """Practice: the lab's start (no rules), the student's rules, then the full build and a reset. The
     student's DNAT names no interface, yet does the lab's job to the lesson's traffic: it is taken over."""
     result = engine_scenario('''
-        start = lab_machine()
-        start['rules'] = []
-        build(start, stage='start')
+        build_start()
         sh('iptables -t nat -A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE')
         sh('iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 192.168.15.2:80')
         result['full'] = build(lab_machine())
@@ -580,9 +578,7 @@ STUDENT_NAT = {
 @pytest.mark.parametrize('typed', sorted(STUDENT_NAT))
 def test_nat_typed_another_valid_way_is_taken_over_not_doubled_and_reset(engine_scenario, typed):
     result = engine_scenario('''
-        start = lab_machine()
-        start['rules'] = []
-        build(start, stage='start')
+        build_start()
         sh('iptables ' + params['rule'])
         result['student'] = rules('nat')
         result['build'] = build(lab_machine())
@@ -605,9 +601,7 @@ def test_nat_typed_another_valid_way_is_taken_over_not_doubled_and_reset(engine_
 
 def test_nat_typed_as_nftables_rules_of_ones_own_is_taken_over_and_reset_with_its_chain(engine_scenario):
     result = engine_scenario('''
-        start = lab_machine()
-        start['rules'] = []
-        build(start, stage='start')
+        build_start()
         sh('nft add table ip nat')
         sh('nft add chain ip nat postrouting "{ type nat hook postrouting priority srcnat; }"')
         sh('nft add rule ip nat postrouting ip saddr 192.168.15.0/24 masquerade')
@@ -823,9 +817,7 @@ def test_two_labs_share_a_setting_and_resetting_one_leaves_it_to_the_other(engin
 
 def test_a_students_nftables_table_of_two_chains_goes_whole_and_an_unrelated_rule_keeps_it(engine_scenario):
     result = engine_scenario('''
-        start = lab_machine()
-        start['rules'] = []
-        build(start, stage='start')
+        build_start()
         sh('nft add table ip mine')
         sh('nft add chain ip mine pre "{ type nat hook prerouting priority dstnat; }"')
         sh('nft add chain ip mine post "{ type nat hook postrouting priority srcnat; }"')
@@ -834,7 +826,7 @@ def test_a_students_nftables_table_of_two_chains_goes_whole_and_an_unrelated_rul
         build(lab_machine())
         result['reset'] = reset()
         result['after'] = sh('nft list tables')
-        build(start, stage='start')
+        build_start()
         sh('nft add table ip mine')
         sh('nft add chain ip mine post "{ type nat hook postrouting priority srcnat; }"')
         sh('nft add rule ip mine post ip saddr 192.168.15.0/24 masquerade')

@@ -66,6 +66,13 @@ DEFAULT_CNI_PATH = ('/opt/cni/bin',)
 LOOPBACK_NETWORK = 'cni-loopback'
 
 
+def write_record(path, record):
+    """Write a lab's record whole: aside first, then renamed over the old one."""
+    with open(path + '.tmp', 'w', encoding='utf-8') as handle:
+        json.dump(record, handle, indent=1, sort_keys=True)
+    os.replace(path + '.tmp', path)
+
+
 def migrate_record(record, path='the record'):
     """A record of any earlier version in the current shape, one step per version; a record of a later
     version (a newer checkout built the lab) or not a record at all is refused with what to do."""
@@ -172,10 +179,7 @@ class Engine:
         if self.check_mode:
             return
         os.makedirs(self.record_dir, mode=0o755, exist_ok=True)
-        tmp = self.record_path + '.tmp'
-        with open(tmp, 'w', encoding='utf-8') as handle:
-            json.dump(record, handle, indent=1, sort_keys=True)
-        os.replace(tmp, self.record_path)
+        write_record(self.record_path, record)
 
     def drop_record(self):
         if os.path.exists(self.record_path):
@@ -291,8 +295,9 @@ class Engine:
         self.change(self.in_ns(namespace, ['sysctl', '-q', '-w', '%s=%s' % (name, value)]))
 
     # -- iptables ---------------------------------------------------------
-    def iptables_listing(self, table):
-        _, out, _ = self.read([self.iptables, '-w', '-t', table, '-S'])
+    def iptables_listing(self, table, backend=None):
+        """(rules, chains, policies) of `table`, from the lab's iptables backend or `backend`."""
+        _, out, _ = self.read([backend or self.iptables, '-w', '-t', table, '-S'])
         return parse_listing(table, out)
 
     # -- services ---------------------------------------------------------
@@ -1161,9 +1166,7 @@ def _restore_sysctl(engine, entry):
             engine.commands.append('leave %s to lab %s%s' % (entry['name'], lab, ' (its value before, %s, noted in %s)'
                                                                % (entry['before'], path) if noted else ''))
             if noted and not engine.check_mode:
-                with open(path + '.tmp', 'w', encoding='utf-8') as handle:
-                    json.dump(record, handle, indent=1, sort_keys=True)
-                os.replace(path + '.tmp', path)
+                write_record(path, record)
             return
     current = engine.sysctl_get(entry['namespace'], entry['name'])
     if current is not None and current.split() != str(entry['before']).split():
@@ -1195,8 +1198,8 @@ def _converge_netfilter(engine, machine, record, traffic_plan=([], [], set())):
         _delete_rules(engine, table, found, delete)
         for rule in add:
             engine.change([engine.iptables, '-w'] + rule.argv(engine.comment))
-    for item, other in inserts:
-        lab_rules.insert_before(engine, engine.iptables, item, other, engine.comment)
+    for declared, other in inserts:
+        lab_rules.insert_before(engine, engine.iptables, declared, other, engine.comment)
     wanted = {(c['table'], c['chain']) for c in chains}
     for table, chain in sorted(created - wanted):
         _drop_chain(engine, table, chain, engine.comment)
@@ -1423,7 +1426,7 @@ def remove(engine, record=None, also=None):
     extra_topology, extra_rules = _hand_made(record, also)
     for rule in extra_rules:
         # In the lab's own backend, where its first build noted what the machine had (every copy goes).
-        for found in lab_rules.listing(engine, engine.iptables, rule.table)[0]:
+        for found in engine.iptables_listing(rule.table)[0]:
             if found.comment is None and found == rule:
                 delete_rule(engine, engine.iptables, rule.table, found)
     # Chains of the lab's names a student made by hand after the first build
@@ -1459,9 +1462,7 @@ def remove(engine, record=None, also=None):
                 other['run_netns_existed'] = False
                 engine.commands.append('leave %s to lab %s' % (engine.netns_dir, lab))
                 if not engine.check_mode:
-                    with open(path + '.tmp', 'w', encoding='utf-8') as handle:
-                        json.dump(other, handle, indent=1, sort_keys=True)
-                    os.replace(path + '.tmp', path)
+                    write_record(path, other)
     if not record.get('run_netns_existed', True) and os.path.isdir(engine.netns_dir) \
             and not os.listdir(engine.netns_dir):
         engine.commands.append('umount %s; rmdir %s' % (engine.netns_dir, engine.netns_dir))

@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 import shlex
 
-from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, Traffic, iptables_rule, read_ruleset
-from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing
+from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, declared_rule, read_ruleset
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_rule
 
 BACKENDS = ('iptables-nft', 'iptables-legacy')
 
@@ -63,11 +63,6 @@ def backends_in_use(engine, table):
     return out or ['iptables']
 
 
-def listing(engine, backend, table):
-    _, out, _ = engine.read([backend, '-w', '-t', table, '-S'])
-    return parse_listing(table, out)
-
-
 def delete_rule(engine, backend, table, rule):
     """Delete `rule` (from ``-S``) by its whole spec: if the rule changed or went, iptables says so and nothing
     else goes (a position may point at another rule by the time it is used)."""
@@ -90,7 +85,7 @@ def delete_rules(engine, backend, table, found, doomed):
             delete_rule(engine, backend, table, rule)
             continue
         if not engine.check_mode:
-            now = [r for r in listing(engine, backend, table)[0] if r.chain == chain]
+            now = [r for r in engine.iptables_listing(table, backend)[0] if r.chain == chain]
             if len(now) < number or now[number - 1].text != rule.text:
                 raise RuleConflict(['%s -t %s: the rule at %s %d is no longer `%s` (the chain changed while this '
                                     'run worked); run again (see: %s -t %s -S %s)'
@@ -102,7 +97,7 @@ def delete_rules(engine, backend, table, found, doomed):
 def delete_marked(engine, table, comment):
     """Every rule carrying the lab's comment, in every iptables backend in use."""
     for backend in backends_in_use(engine, table):
-        for rule in listing(engine, backend, table)[0]:
+        for rule in engine.iptables_listing(table, backend)[0]:
             if rule.comment == comment:
                 delete_rule(engine, backend, table, rule)
 
@@ -116,15 +111,8 @@ def _ruleset(engine):
 
 
 def traffic_rules(machine):
-    """(item, Traffic, wanted Effect) for each declared rule with `traffic`."""
-    out = []
-    for item in machine.get('rules', []):
-        if item.get('traffic') is None:
-            continue
-        rule = iptables_rule('lab', item['table'], item['rule'], 0)
-        traffic = Traffic.from_declaration(rule.chain, item['traffic'])
-        out.append((item, traffic, rule.effect(traffic)))
-    return out
+    """(item, NatRule as declared, Traffic, wanted Effect) for each declared rule with `traffic`."""
+    return [(item,) + declared_rule(item) for item in machine.get('rules', []) if item.get('traffic') is not None]
 
 
 def _key(rule):
@@ -156,7 +144,7 @@ def plan_traffic(engine, machine, backend, comments, preexisting=None):
         # Another lab's rule on this machine is that lab's: never taken over (nor removed) by this one.
         return (rule.comment or '').startswith('cka-lab:')
 
-    for item, traffic, effect in wanted:
+    for item, declared, traffic, effect in wanted:
         everything = ruleset.decide(traffic)
         if everything.rule is not None and ours(everything.rule) and everything.effect.same_as(effect):
             continue  # the lab's own rule does it (kept by the ordinary plan)
@@ -168,10 +156,9 @@ def plan_traffic(engine, machine, backend, comments, preexisting=None):
             if not _had(found.rule, preexisting or {}):
                 adopted.append(dict(_key(found.rule), lab_rule=item['rule']))
             continue
-        declared = iptables_rule('lab', item['table'], item['rule'], 0)
         if found.rule.origin == backend and found.rule.table == item['table'] and found.rule.chain == declared.chain:
             skip.add(item['rule'])
-            inserts.append((item, found.rule))
+            inserts.append((declared, found.rule))
             continue
         errors.append("machine.rules: the lesson's traffic (%s) is taken by %s, which %s, before the lab's rule "
                       "`%s` could %s; delete that rule (`%s`) and run again (see: %s)"
@@ -194,15 +181,13 @@ def _had(rule, preexisting):
     return _normal(rule.text) in {_normal(t) for t in preexisting.get('rules', {}).get('nat', [])}
 
 
-def insert_before(engine, backend, item, other, comment):
-    """Insert the lab's rule (with its mark) just before `other` in their chain, found again by its words."""
-    rule = iptables_rule('lab', item['table'], item['rule'], 0)
-    rules = [r for r in listing(engine, backend, item['table'])[0] if r.chain == rule.chain]
-    number = next((i for i, r in enumerate(rules, 1) if r.text == other.text or r.text == _normal(other.text)), 1)
-    tokens = shlex.split(item['rule'])
-    jump = next((i for i, t in enumerate(tokens) if t in ('-j', '--jump', '-g', '--goto')), len(tokens))
-    engine.change([backend, '-w', '-t', item['table'], '-I', rule.chain, str(number)] + tokens[2:jump]
-                  + ['-m', 'comment', '--comment', comment] + tokens[jump:])
+def insert_before(engine, backend, declared, other, comment):
+    """Insert the lab's rule (`declared`, a NatRule; with its mark) just before `other` in their chain,
+    found again by its words."""
+    rules = [r for r in engine.iptables_listing(declared.table, backend)[0] if r.chain == declared.chain]
+    number = next((i for i, r in enumerate(rules, 1) if _normal(r.text) == _normal(other.text)), 1)
+    argv = parse_rule(declared.table, declared.text).argv(comment)  # -t TABLE -A CHAIN ... with the mark
+    engine.change([backend, '-w'] + argv[:2] + ['-I', declared.chain, str(number)] + argv[4:])
 
 
 def _normal(text):
@@ -228,7 +213,7 @@ def remove_nat(engine, adopted, also, preexisting):
                     and not (rule.comment or '').startswith('cka-lab:') and not any(rule is d for d in doomed):
                 doomed.append(rule)
                 break
-    for _, traffic, effect in wanted:
+    for _, _, traffic, effect in wanted:
         for rule in ruleset.doing(traffic, effect, skip=lambda r: (r.comment or '').startswith('cka-lab:')):
             if not _had(rule, preexisting) and not any(rule is d for d in doomed):
                 doomed.append(rule)

@@ -180,8 +180,7 @@ class NatRule:
     def matches(self, traffic):
         """True, False, or None when a condition cannot be evaluated."""
         if self.unknown:
-            verdicts = [False for c in self.conditions if _condition(c, traffic) is False]
-            return False if verdicts else None
+            return False if any(_condition(c, traffic) is False for c in self.conditions) else None
         uncertain = False
         for condition in self.conditions:
             verdict = _condition(condition, traffic)
@@ -320,6 +319,14 @@ def iptables_rule(origin, table, line, position):
         action = ('jump', target)  # a chain, or a target extension (iptables_chains tells them apart)
     return NatRule(origin=origin, family='ip', table=table, chain=rule.chain, conditions=conditions, action=action,
                    text=line.strip(), position=position, comment=rule.comment, unknown=unknown)
+
+
+def declared_rule(item):
+    """(NatRule, Traffic, Effect) of a lab's NAT rule that carries `traffic` (an item of a declaration's
+    machine.rules): the rule as declared, its packet, and what the rule does to it."""
+    rule = iptables_rule('lab', item['table'], item['rule'], 0)
+    traffic = Traffic.from_declaration(rule.chain, item['traffic'])
+    return rule, traffic, rule.effect(traffic)
 
 
 def iptables_chains(origin, table, listing):
@@ -674,7 +681,7 @@ def read_ruleset(run):
     """The machine's NAT ruleset. `run(argv) -> (rc, stdout, stderr)` runs a command that only looks.
 
     Raises NatError when a tool that is there cannot list its rules."""
-    def listing(argv, missing_ok=True):
+    def listing(argv):
         rc, out, err = run(argv)
         if rc == 127 or (rc != 0 and 'not found' in err):
             return None
