@@ -40,7 +40,7 @@ def test_cluster_ip_service_answers_from_the_node(lab, probes):
 def test_node_port_answers_on_the_nodes_address(lab, probes, cluster):
     """Lesson 222: a NodePort Service answers on every node's address."""
     port = probes.services["probe-nodeport"]["ports"][0]["nodePort"]
-    address = next(a["address"] for a in cluster.node(lab.name)["status"]["addresses"] if a["type"] == "InternalIP")
+    address = cluster.internal_ip(lab.name)
     result = cluster.host.run("curl -sS -m 5 http://%s:%s/cgi-bin/addr" % (address, port))
     if result.rc != 0:
         fail("the NodePort Service probe-nodeport does not answer on %s:%s (%s): %s - see `curl http://%s:%s/` and "

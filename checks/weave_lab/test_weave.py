@@ -42,36 +42,44 @@ def test_conflist_is_the_one_weave_writes(lab):
     path = lab.data["conflist_path"]
     conflist = lab.host.file(path)
     if not conflist.exists:
-        fail("%s is missing - see `ls /etc/cni/net.d` (Weave's init container writes it)" % path)
+        fail("%s is missing on %s - see `ls /etc/cni/net.d` (Weave's init container writes it)" % (path, lab.name))
     try:
         found = json.loads(conflist.content_string)
     except ValueError as err:
-        fail("%s is not JSON (%s) - see `cat %s`" % (path, err, path))
+        fail("%s on %s is not JSON (%s) - see `cat %s`" % (path, lab.name, err, path))
     wanted = lab.data["conflist"]
     chain = [plugin.get("type") for plugin in found.get("plugins", [])]
     wanted_chain = [plugin["type"] for plugin in wanted["plugins"]]
     if found.get("name") != wanted["name"] or chain != wanted_chain:
-        fail("%s configures the network %r with the plugins %s; the lesson shows %r with %s - see `cat %s`"
-             % (path, found.get("name"), chain, wanted["name"], wanted_chain, path))
-    portmap = next(plugin for plugin in found["plugins"] if plugin.get("type") == "portmap")
+        fail("%s on %s configures the network %r with the plugins %s; the lesson shows %r with %s - see `cat %s`"
+             % (path, lab.name, found.get("name"), chain, wanted["name"], wanted_chain, path))
+    portmap = next((plugin for plugin in found["plugins"] if plugin.get("type") == "portmap"), None)
+    if portmap is None:
+        fail("%s on %s has no portmap plugin (plugins %s) - see `cat %s`" % (path, lab.name, chain, path))
     if not portmap.get("capabilities", {}).get("portMappings"):
-        fail("the portmap plugin in %s lacks the portMappings capability - see `cat %s`" % (path, path))
+        fail("the portmap plugin in %s on %s lacks the portMappings capability - see `cat %s`" % (path, lab.name, path))
 
 
 def test_cni_plugin_is_installed(lab):
     """Lesson 215: the binary the kubelet's runtime runs for the weave-net type, in /opt/cni/bin."""
     plugin = lab.host.file(lab.data["cni_plugin"])
     if not (plugin.exists and plugin.mode & 0o111):
-        fail("%s is missing or not executable - see `ls -l /opt/cni/bin`" % lab.data["cni_plugin"])
+        fail("%s is missing or not executable on %s - see `ls -l /opt/cni/bin`" % (lab.data["cni_plugin"], lab.name))
 
 
 def weave_bridge_addresses(lab):
     result = lab.run("ip -j -d addr show dev %s", lab.data["bridge"])
     if result.rc != 0:
         fail("there is no %s interface on %s - see `ip link`" % (lab.data["bridge"], lab.name))
-    (bridge,) = json.loads(result.stdout)
+    try:
+        (bridge,) = json.loads(result.stdout)
+    except ValueError as err:
+        fail("this check cannot run on %s: `ip -j -d addr show dev %s` printed no single interface (%s) - see "
+             "`ip addr show %s`" % (lab.name, lab.data["bridge"], err, lab.data["bridge"]))
     if bridge.get("linkinfo", {}).get("info_kind") != "bridge":
-        fail("%s is not a bridge - see `ip -d link show %s`" % (lab.data["bridge"], lab.data["bridge"]))
+        fail("%s on %s is a %s, not a bridge - see `ip -d link show %s`"
+             % (lab.data["bridge"], lab.name, bridge.get("linkinfo", {}).get("info_kind") or "plain interface",
+                lab.data["bridge"]))
     return [ipaddress.ip_interface("%s/%s" % (a["local"], a["prefixlen"]))
             for a in bridge.get("addr_info", []) if a["family"] == "inet"]
 
@@ -81,22 +89,31 @@ def test_weave_bridge_holds_an_address_of_the_range(lab):
     network = ipaddress.ip_network(lab.data["ipalloc_range"])
     addresses = weave_bridge_addresses(lab)
     if not any(address.network == network for address in addresses):
-        fail("%s holds %s, none in %s - see `ip addr show %s`"
-             % (lab.data["bridge"], [str(a) for a in addresses] or "no address", network, lab.data["bridge"]))
+        fail("%s on %s holds %s, none in %s (IPALLOC_RANGE) - see `ip addr show %s`"
+             % (lab.data["bridge"], lab.name, ", ".join(str(a) for a in addresses) or "no address", network,
+                lab.data["bridge"]))
 
 
 def test_range_is_routed_to_the_weave_bridge(lab):
+    """Lesson 220: the pod range (IPALLOC_RANGE) is routed to Weave's bridge: `10.244.0.0/16 dev weave` in
+    `ip route`."""
     routes = lab.json("ip -j route show")
     if {"dst": lab.data["ipalloc_range"], "dev": lab.data["bridge"]} not in [
             {"dst": r.get("dst"), "dev": r.get("dev")} for r in routes]:
-        fail("no route '%s dev %s' - see `ip route`" % (lab.data["ipalloc_range"], lab.data["bridge"]))
+        via = sorted({r.get("dev") for r in routes if r.get("dst") == lab.data["ipalloc_range"]} - {None})
+        fail("%s has no route '%s dev %s'%s - see `ip route`"
+             % (lab.name, lab.data["ipalloc_range"], lab.data["bridge"],
+                " (it routes %s to %s)" % (lab.data["ipalloc_range"], ", ".join(via)) if via else ""))
 
 
 @pytest.mark.each("ports")
 def test_weave_listens(lab, item):
+    """Lessons 214 and 219: Weave's control port (TCP 6783), status port (TCP 6784) and encapsulation ports
+    (UDP 6783 sleeve, UDP 6784 fast datapath) on every node."""
     if int(item["port"]) not in listening(lab, item["protocol"]):
-        fail("nothing listens on %s %s (%s) - see `ss -%sln`"
-             % (item["protocol"].upper(), item["port"], item["name"], item["protocol"][0]))
+        fail("nothing listens on %s port %s (%s) on %s - see `ss -%slnp | grep :%s` and `kubectl -n kube-system "
+             "get pods -l name=weave-net -o wide`" % (item["protocol"].upper(), item["port"], item["name"], lab.name,
+                                                       item["protocol"][0], item["port"]))
 
 
 def test_weave_log_names_its_ipalloc_range(lab, cluster):
@@ -146,6 +163,8 @@ def test_pods_reach_pods_on_other_nodes_without_nat(lab, probes):
 
 def node_link(lab, peer_ip):
     route = lab.json("ip -j route get %s", peer_ip)
+    if not route or "dev" not in route[0]:
+        fail("%s has no route to the other node %s - see `ip route get %s`" % (lab.name, peer_ip, peer_ip))
     return route[0]["dev"], route[0].get("prefsrc")
 
 
@@ -155,7 +174,7 @@ def test_traffic_between_nodes_is_encapsulated(lab, probes, cluster):
     if not others:
         pytest.skip("a single node sends nothing between nodes")
     peer = others[0]
-    peer_ip = next(a["address"] for a in cluster.node(peer)["status"]["addresses"] if a["type"] == "InternalIP")
+    peer_ip = cluster.internal_ip(peer)
     link, own_ip = node_link(lab, peer_ip)
     pods_range = lab.data["ipalloc_range"]
     capture = "/tmp/cka-lab-encapsulation.pcap"

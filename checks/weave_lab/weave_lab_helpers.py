@@ -36,9 +36,14 @@ def fail(message):
 
 
 def listening(lab, protocol):
-    """Ports a node listens on (any address) for `tcp` or `udp`, from `ss`."""
+    """Ports a node listens on (any address) for `tcp` or `udp`, from `ss`; fails the check with ss's message
+    when ss cannot answer."""
     flag = "-tlnH" if protocol == "tcp" else "-ulnH"
-    return {int(line.split()[3].rsplit(":", 1)[1]) for line in lab.host.check_output("ss %s", flag).splitlines()}
+    result = lab.host.run("ss %s", flag)
+    if result.rc != 0:
+        fail("this check cannot run on %s: `ss %s` failed (rc %d): %s - see `command -v ss` (Debian package iproute2)"
+             % (lab.name, flag, result.rc, (result.stderr or result.stdout).strip() or "no message"))
+    return {int(line.split()[3].rsplit(":", 1)[1]) for line in result.stdout.splitlines()}
 
 
 class Cluster:
@@ -65,10 +70,23 @@ class Cluster:
         if result.rc != 0:
             fail("kubectl cannot answer on the control plane: %s - see `%s`"
                  % (result.stderr.strip() or result.stdout.strip(), self.command(*args)))
-        return json.loads(result.stdout)
+        try:
+            return json.loads(result.stdout)
+        except ValueError as err:
+            fail("kubectl on the control plane printed no JSON (%s): %s - see `%s`"
+                 % (err, result.stdout.strip()[:200] or "nothing", self.command(*args, "-o", "json")))
 
     def node(self, name):
         return self.json("get", "node", name)
+
+    def internal_ip(self, name):
+        """A node's InternalIP, as `kubectl get nodes -o wide` shows it; fails the check when it has none."""
+        address = next((a["address"] for a in self.node(name).get("status", {}).get("addresses", [])
+                        if a.get("type") == "InternalIP"), None)
+        if address is None:
+            fail("the node %s has no InternalIP address - see `kubectl get nodes -o wide` and `kubectl describe "
+                 "node %s`" % (name, name))
+        return address
 
     def pods(self, namespace, selector, node=None):
         args = ["--namespace", namespace, "get", "pods", "--selector", selector]
@@ -142,7 +160,11 @@ class Probes:
         while True:
             found = {}
             result = self.cluster.run("--namespace", PROBE_NAMESPACE, "get", "pods", "--output", "json")
-            items = json.loads(result.stdout)["items"] if result.rc == 0 else []
+            try:
+                items = json.loads(result.stdout)["items"] if result.rc == 0 else []
+            except (ValueError, KeyError, TypeError) as err:
+                self.problem = "`kubectl -n %s get pods -o json` printed no list of pods (%s)" % (PROBE_NAMESPACE, err)
+                return
             for pod in items:
                 if pod["spec"].get("nodeName") and not pod["metadata"].get("deletionTimestamp"):
                     found[pod["spec"]["nodeName"]] = pod
@@ -157,7 +179,15 @@ class Probes:
             time.sleep(2)
         self.pods = {node: {"name": pod["metadata"]["name"], "ip": pod["status"]["podIP"]} for node, pod in found.items()}
         for name in ("probe", "probe-nodeport"):
-            self.services[name] = self.cluster.json("--namespace", PROBE_NAMESPACE, "get", "service", name)["spec"]
+            result = self.cluster.run("--namespace", PROBE_NAMESPACE, "get", "service", name, "--output", "json")
+            try:
+                self.services[name] = json.loads(result.stdout)["spec"] if result.rc == 0 else None
+            except (ValueError, KeyError, TypeError):
+                self.services[name] = None
+            if self.services[name] is None:
+                self.problem = "the Service %s cannot be read: %s (see `kubectl -n %s get service %s -o yaml`)" % (
+                    name, result.stderr.strip() or result.stdout.strip()[:200] or "no answer", PROBE_NAMESPACE, name)
+                return
 
     def stop(self):
         self.cluster.run("delete", "namespace", PROBE_NAMESPACE, "--ignore-not-found", "--wait=false")
