@@ -76,16 +76,15 @@ BAD_INPUT = [
         id='a lab name of 230 characters is refused'),
     pytest.param(
         ['netns_lab_bridge=v-net-0-much-too-long'],
-        [("machine.bridges[0].name: 'v-net-0-much-too-long'", IFNAME_RULE),
-         ('v-net-0-much-too-long', '{{ netns_lab_bridge }}')],
-        id='a bridge name of 21 characters is refused, naming the variable it came from'),
+        [("netns_lab_bridge: 'v-net-0-much-too-long' is not an interface name", IFNAME_RULE)],
+        id='a bridge name of 21 characters is refused, naming the variable'),
     pytest.param(
         ['netns_lab_web_port=http'],
         [("netns_lab_web_port: 'http'", 'is not a whole number like 80')],
         id='a web port that is not a number is refused'),
     pytest.param(
         ['netns_lab_web_port=70000'],
-        [('netns_lab_web_port, netns_lab_forwarded_port: 70000, 80', 'allowed: ports 1-65535')],
+        [('netns_lab_web_port: 70000 is not a port', 'allowed: a whole number 1-65535')],
         id='a web port above 65535 is refused'),
     pytest.param(
         ['netns_lab_stage=nope'],
@@ -101,13 +100,13 @@ BAD_INPUT = [
         id='a masquerade switch that is not a boolean is refused'),
     pytest.param(
         [namespaces_with(1, address='192.168.15.0')],
-        [("'192.168.15.0/24' is the network address of 192.168.15.0/24", 'a host needs an address inside it'),
-         ('192.168.15.0', 'netns_lab_namespaces')],
+        [("netns_lab_namespaces[1].address: '192.168.15.0' is not a host address of netns_lab_subnet "
+          "(192.168.15.0/24)", 'neither its network nor its broadcast address')],
         id='a namespace given the network address of the lab subnet is refused'),
     pytest.param(
         [namespaces_with(2, address='192.168.15.300')],
-        [("'192.168.15.300/24' is not an address in CIDR form", 'like 192.168.15.5/24'),
-         ('192.168.15.300', 'netns_lab_namespaces')],
+        [("netns_lab_namespaces[2].address: '192.168.15.300' is not an IPv4 address",
+          'allowed: a host address of netns_lab_subnet')],
         id='a namespace address that is no address is refused'),
     pytest.param(
         [namespaces_with(1, address='192.168.15.5')],
@@ -116,15 +115,17 @@ BAD_INPUT = [
         id='a namespace given the address of the bridge is refused'),
     pytest.param(
         [namespaces_with(3, name='purple/x')],
-        [("'purple/x' does not have the allowed form", "namespace names are 1-64 letters, digits, '.', '_' or '-'")],
+        [("netns_lab_namespaces[3].name: 'purple/x' is not a namespace name",
+          "namespace names are 1-64 letters, digits, '.', '_' or '-'")],
         id='a namespace name with a slash is refused'),
     pytest.param(
         [namespaces_with(1, veth='veth-blue-16char')],
-        [("'veth-blue-16char'", IFNAME_RULE)],
+        [("netns_lab_namespaces[1].veth: 'veth-blue-16char'", IFNAME_RULE)],
         id='a veth name of 16 characters is refused'),
     pytest.param(
         ['netns_lab_web_namespace=green'],
-        [("netns_lab_web_namespace: 'green' is not in netns_lab_namespaces", '(red, blue, orange, purple)')],
+        [("netns_lab_web_namespace: 'green' is not in netns_lab_namespaces[*].name",
+          'allowed: red, blue, orange, purple')],
         id='a web namespace that is not declared is refused'),
     pytest.param(
         ['netns_lab_bridge=v-net-0-much-too-long', 'netns_lab_web_port=http'],
@@ -164,18 +165,18 @@ def test_the_refusal_names_every_problem_at_once(run_user_playbook):
     run = run_user_playbook('netns_lab_bridge=v-net-0-much-too-long', namespaces_with(3, veth='veth-purple-16ch'))
 
     run.assert_refused_in_validation(HOST, VALIDATE_TASK, [
-        ("machine.bridges[0].name: 'v-net-0-much-too-long'", IFNAME_RULE),
-        ("'veth-purple-16ch'", IFNAME_RULE),
+        ("netns_lab_bridge: 'v-net-0-much-too-long'", IFNAME_RULE),
+        ("netns_lab_namespaces[3].veth: 'veth-purple-16ch'", IFNAME_RULE),
     ], is_validation_task)
 
 
-def test_two_cross_field_problems_are_reported_at_once(run_user_playbook):
+def test_problems_in_two_variables_are_reported_at_once(run_user_playbook):
     run = run_user_playbook(namespaces_with(2, address='192.168.15.0'),
                             '{"netns_lab_routes": [{"namespace": "blue", "dst": "192.168.1.1/24"}]}')
 
     run.assert_refused_in_validation(HOST, VALIDATE_TASK, [
-        ("'192.168.15.0/24' is the network address of 192.168.15.0/24", 'netns_lab_namespaces'),
-        ("'192.168.1.1/24' must be 'default' or a network", 'netns_lab_routes'),
+        ("netns_lab_namespaces[2].address: '192.168.15.0' is not a host address", 'netns_lab_subnet'),
+        ("netns_lab_routes[0].dst: '192.168.1.1/24' is not a route destination", 'allowed: default, or'),
     ], is_validation_task)
 
 

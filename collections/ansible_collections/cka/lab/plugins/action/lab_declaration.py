@@ -14,6 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 
 from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import LAB_ID, LAB_ID_RULE, select_stage, validate
+from ansible_collections.cka.lab.plugins.module_utils.lab_types import TypeSpecError, check_types
 
 
 _INDEX = re.compile(r'^(machine\.\w+|probes)\[(\d+)\]')
@@ -63,6 +64,13 @@ class ActionModule(ActionBase):
 
         errors = []
         variables = self._variables(lab, source, task_vars, errors)
+        if not errors:
+            # Each variable's type (module_utils/lab_types.py), before anything is rendered with it.
+            hosts = (task_vars.get('groups') or {}).get(source.get('group') or lab, [])
+            try:
+                errors = check_types(source.get('types') or {}, variables, hosts, source.get('variables') or {})
+            except TypeSpecError as exc:
+                errors = ['%s (in %s)' % (exc, path)]
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
         stage = args.get('stage') or variables[lab + '_stage']
@@ -91,14 +99,18 @@ class ActionModule(ActionBase):
                    for kind, items in (source.get('machine') or {}).items()}
         probes = self._render_list(templar, task_vars, variables, source.get('probes') or [], 'probes', origins,
                                    errors)
+        roles = self._render_list(templar, task_vars, variables, source.get('roles') or [], 'roles', origins, errors)
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
 
         _argv_words(machine)
-        whole = {key: source[key] for key in ('lab', 'lesson', 'title', 'group', 'guide', 'nodes', 'stages')
+        whole = {key: source[key] for key in ('lab', 'lesson', 'title', 'group', 'guide', 'nodes', 'stages',
+                                              'playbook', 'checks')
                  if key in source}
         whole.update(name=variables.get(lab + '_name', lab.replace('_', '-')), stage=stage, machine=machine,
                      probes=probes)
+        if roles:
+            whole['roles'] = roles
         errors = [self._explain(error, origins) for error in validate(whole)]
         if state not in ('present', 'absent'):
             errors.insert(0, "%s_state: '%s' is not a state; allowed: present, absent" % (lab, state))

@@ -39,6 +39,8 @@ LAB_ID_RULE = "a lab id: 1-32 lower-case letters, digits or '_', starting with a
 SLUG = r'^[a-z][a-z0-9-]{0,23}\Z'
 SLUG_RULE = "1-24 lower-case letters, digits or '-', starting with a letter"
 STAGE = r'^[a-z][a-z0-9_-]{0,23}\Z'
+ROLE = r'^[a-z][a-z0-9_]*\Z'
+ROLE_RULE = "a role, tasks file or variable name: lower-case letters, digits or '_', starting with a letter"
 PATH_RULE = ("an absolute, normalised path of at least two parts, like /srv/netns-lab/index.html, "
              "without whitespace, '..', '//' or a trailing '/'")
 
@@ -78,6 +80,10 @@ SCHEMA = {
         'group': {'type': 'string', 'minLength': 1},
         'guide': {'type': 'string'},
         'nodes': {'type': 'boolean'},
+        # A lab built by a playbook of its own (playbooks/NAME.yml) rather than by the engine: the weave lab.
+        'playbook': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]*\.yml\Z'},
+        # Its grader: a test file or folder under checks/ (default lab/test_lab.py, the engine's).
+        'checks': {'type': 'string', 'pattern': r'^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*(\.py)?)?\Z'},
         'name': {'type': 'string', 'pattern': SLUG},
         'stages': {'type': 'array', 'items': {'type': 'string', 'pattern': STAGE}, 'minItems': 1,
                    'uniqueItems': True},
@@ -141,6 +147,14 @@ SCHEMA = {
                                        'port': _PORT}}}})},
             },
         },
+        # Roles of this project run on the lab's machines beside the engine: before it builds one of
+        # their stages, and (with `reset`, the role's tasks file that undoes it) after it removes the lab;
+        # `export` writes what the lab's checks compare against (playbooks/check.yml).
+        'roles': {'type': 'array', 'items': {
+            'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': {
+                'name': {'type': 'string', 'pattern': ROLE}, 'stages': _COMMON['stages'],
+                'vars': {'type': 'object', 'propertyNames': {'pattern': ROLE}},
+                'reset': {'type': 'string', 'pattern': ROLE}, 'export': {'type': 'string', 'pattern': ROLE}}}},
         'probes': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'oneOf': [
             {'required': ['ping']}, {'required': ['tcp']}, {'required': ['http']}, {'required': ['dns']},
             {'required': ['pod']}],
@@ -207,8 +221,8 @@ def schema_errors(declaration):
 
 
 def _pattern_rule(pattern):
-    return {IFNAME: IFNAME_RULE, NETNS: NETNS_RULE, SLUG: SLUG_RULE, LAB_ID: LAB_ID_RULE}.get(pattern,
-                                                                                         'pattern %s' % pattern)
+    rules = {IFNAME: IFNAME_RULE, NETNS: NETNS_RULE, SLUG: SLUG_RULE, LAB_ID: LAB_ID_RULE, ROLE: ROLE_RULE}
+    return rules.get(pattern, 'pattern %s' % pattern)
 
 
 def _stages_of(item, all_stages):
@@ -238,6 +252,7 @@ def select_stage(declaration, stage, annotate=False):
     for kind, items in declaration['machine'].items():
         out['machine'][kind] = pick(items, 'machine.' + kind)
     out['probes'] = pick(declaration.get('probes', []), 'probes')
+    out['roles'] = pick(declaration.get('roles', []), 'roles')
     return out
 
 
@@ -585,11 +600,12 @@ def validate(declaration):
     if declaration['stage'] not in declaration['stages']:
         return ["stage: '%s' is not a stage of lab %s; allowed: %s"
                 % (declaration['stage'], declaration['lab'], ', '.join(declaration['stages']))]
-    for i, item in enumerate(declaration.get('probes', [])):
-        for stage in item.get('stages', []):
-            if stage not in declaration['stages']:
-                errors.append("probes[%d].stages: '%s' is not a stage of the lab; allowed: %s"
-                              % (i, stage, ', '.join(declaration['stages'])))
+    for part in ('probes', 'roles'):
+        for i, item in enumerate(declaration.get(part, [])):
+            for stage in item.get('stages', []):
+                if stage not in declaration['stages']:
+                    errors.append("%s[%d].stages: '%s' is not a stage of the lab; allowed: %s"
+                                  % (part, i, stage, ', '.join(declaration['stages'])))
     for kind, items in declaration['machine'].items():
         for i, item in enumerate(items):
             for stage in item.get('stages', []):

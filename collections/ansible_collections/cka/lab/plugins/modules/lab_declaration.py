@@ -59,7 +59,8 @@ EXAMPLES = r"""
 RETURN = r"""
 declaration:
   description: The rendered declaration with only what the selected stage declares (keys lab, lesson, title, group,
-    guide, name, stages, stage, machine, probes).
+    guide, name, stages, stage, machine, probes, roles: the roles the lab runs in this stage, each with C(name),
+    C(vars) and C(reset)).
   returned: success
   type: dict
 whole:

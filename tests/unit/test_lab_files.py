@@ -1,0 +1,95 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""A lab is one file in labs/: everything else that names a lab is checked against labs/ here.
+
+Adding labs/<lab>.yml needs, besides the file: its playbook (three lines importing
+playbooks/lab.yml), its machines in the local inventory and the classroom example,
+a row in the two README tables and a Molecule scenario that builds it. Each test
+names the place a new lab is missing from. The benchmarks read labs/ themselves.
+"""
+import pathlib
+
+import pytest
+import yaml
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+LABS = sorted(path.stem for path in (ROOT / 'labs').glob('*.yml'))
+
+
+def load(relative):
+    return yaml.safe_load((ROOT / relative).read_text(encoding='utf-8'))
+
+
+def groups(inventory):
+    """{group: set of hosts} of an inventory file, read by Ansible's own inventory manager."""
+    manager = InventoryManager(loader=DataLoader(), sources=[str(ROOT / inventory)])
+    return {name: {host.name for host in group.get_hosts()} for name, group in manager.groups.items()}
+
+
+def playbook_of(lab):
+    return 'playbooks/' + load('labs/%s.yml' % lab).get('playbook', '%s.yml' % lab.replace('_', '-'))
+
+
+def test_the_labs_are_found():
+    assert {'netns_lab', 'routing_lab', 'dns_lab', 'docker_lab', 'cni_lab'} <= set(LABS)
+
+
+@pytest.mark.parametrize('lab', LABS)
+def test_lab_file_names_itself_and_its_group(lab):
+    declared = load('labs/%s.yml' % lab)
+    assert declared['lab'] == lab, 'labs/%s.yml: lab: must be %s, the file name' % (lab, lab)
+    assert declared['group'] == lab, ('labs/%s.yml: group: must be %s (playbooks/lab.yml runs on the group named '
+                                      'after the lab)' % (lab, lab))
+
+
+@pytest.mark.parametrize('lab', LABS)
+def test_lab_has_its_playbook(lab):
+    path = ROOT / playbook_of(lab)
+    assert path.is_file(), '%s is missing: three lines importing lab.yml with lab_id: %s' % (playbook_of(lab), lab)
+    if 'playbook' in load('labs/%s.yml' % lab):
+        # Built by roles in a playbook of its own, which reads the lab's declaration.
+        assert 'lab_id: %s' % lab in path.read_text(encoding='utf-8') or any(
+            'lab_id: %s' % lab in imported.read_text(encoding='utf-8')
+            for imported in (ROOT / 'playbooks').glob('*.yml')
+            if imported.name in path.read_text(encoding='utf-8')), (
+            '%s runs no role of lab %s (include_role lab, tasks_from roles, lab_id: %s)' % (playbook_of(lab), lab, lab))
+        return
+    plays = load(playbook_of(lab))
+    assert [{k: v for k, v in play.items() if k != 'name'} for play in plays] == [
+        {'ansible.builtin.import_playbook': 'lab.yml', 'vars': {'lab_id': lab}}], (
+        '%s must only import lab.yml with lab_id: %s' % (playbook_of(lab), lab))
+
+
+@pytest.mark.parametrize('lab', LABS)
+def test_lab_has_local_machines(lab):
+    found = groups('inventory/local/hosts.yml')
+    assert found.get(lab), 'inventory/local/hosts.yml: group %s has no machine' % lab
+    local = found.get('local_lab_machines', set())
+    assert found[lab] <= local, ('inventory/local/hosts.yml: %s must be a child of local_lab_machines (so its '
+                                 'machines are created)' % lab)
+
+
+@pytest.mark.parametrize('lab', LABS)
+def test_classroom_example_has_the_lab(lab):
+    found = groups('inventory/classroom.example/hosts.yml')
+    assert found.get(lab), 'inventory/classroom.example/hosts.yml: group %s has no machine' % lab
+
+
+@pytest.mark.parametrize('lab', LABS)
+def test_readme_tables_list_the_lab(lab):
+    rows = [line for line in (ROOT / 'README.md').read_text(encoding='utf-8').splitlines() if line.startswith('|')]
+    assert any('`%s`' % playbook_of(lab) in row and '`labs/%s.yml`' % lab in row for row in rows), (
+        "README.md: the labs table has no row naming `%s` and `labs/%s.yml`" % (playbook_of(lab), lab))
+    rows = [line for line in (ROOT / 'labs' / 'README.md').read_text(encoding='utf-8').splitlines()
+            if line.startswith('|')]
+    assert any(row.startswith('| `%s` |' % lab) and '`%s`' % playbook_of(lab) in row for row in rows), (
+        "labs/README.md: the labs table has no row for `%s`" % lab)
+
+
+@pytest.mark.parametrize('lab', LABS)
+def test_a_molecule_scenario_builds_the_lab(lab):
+    importing = [path for path in (ROOT / 'molecule').glob('*/*.yml')
+                 if ('/%s' % playbook_of(lab)) in path.read_text(encoding='utf-8')]
+    assert importing, 'no playbook of molecule/*/ runs %s' % playbook_of(lab)
