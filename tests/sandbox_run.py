@@ -35,10 +35,10 @@ def sandbox_command(work_variable=None):
 
     The host's own /run/netns (a container runtime's namespaces) is detached
     first, in the new mount namespace only: under the new /run it would stay in
-    /proc/self/mountinfo, and mountpoint(1), which the engine and ip_topology
-    ask before they unmount /run/netns, would take the hidden mount for the
-    lab's. With `work_variable`, the directory that environment variable names
-    gets a tmpfs of its own too.
+    /proc/self/mountinfo, and mountpoint(1), which the engine asks before it
+    unmounts /run/netns, would take the hidden mount for the lab's. With
+    `work_variable`, the directory that environment variable names gets a
+    tmpfs of its own too.
     """
     script = ('{ ! mountpoint -q /run/netns || umount -n -l /run/netns; } '
               '&& mount -n -t tmpfs -o mode=0755 tmpfs /run ')

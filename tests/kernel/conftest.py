@@ -1,6 +1,6 @@
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Run cka.lab.ip_topology against the real kernel, inside a throwaway namespace.
+"""Run module_utils/topology.py against the real kernel, inside a throwaway namespace.
 
 Each scenario runs in a fresh ``unshare --net --mount --propagation private``
 with a private tmpfs on /run (so /run/netns exists only there); the driver
@@ -24,6 +24,6 @@ netns_scenario = scenario_fixture(
     doc="""run(scenario, **params) -> the scenario's ``result`` dict.
 
     `scenario` is Python run by netns_driver.py inside a new network+mount
-    namespace, with the driver's helpers (module, sh, ping, links, ...) and
-    `params` in scope. Skips when not root or when unshare is missing.
+    namespace, with the driver's helpers (converge, read, sh, ping, links, ...)
+    and `params` in scope. Skips when not root or when unshare is missing.
     """)

@@ -8,23 +8,21 @@ conftest.py starts it with ../sandbox_run.py as
     unshare --net --mount --propagation private -- \\
         sh -c 'umount -l /run/netns; mount -t tmpfs tmpfs /run && exec PYTHON netns_driver.py SCENARIO PARAMS'
 
-so the "root namespace" the module sees is the test's own network namespace
-(only ``lo``), and /run/netns lives on a tmpfs nobody else sees. The driver
-refuses to run anywhere else. SCENARIO is Python code executed with the
-helpers below, those of ../sandbox.py (sh, rc, ip_json, namespaces, links,
-ping, hold) and ``params`` (from the JSON file PARAMS) in scope; whatever it
-stores in ``result`` is printed as one JSON line for the test to check (see
+so the "root namespace" topology.py works on is the test's own network
+namespace (only ``lo``), and /run/netns lives on a tmpfs nobody else sees.
+The driver refuses to run anywhere else. SCENARIO is Python code executed
+with the helpers below (``converge``, ``read`` and the kernel's view of what
+they made), those of ../sandbox.py (sh, rc, ip_json, namespaces, links, ping,
+hold) and ``params`` (from the JSON file PARAMS) in scope; whatever it stores
+in ``result`` is printed as one JSON line for the test to check (see
 sandbox.run_scenario).
 """
 
-import importlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:  # tests/, for `import sandbox` however this file is run or imported
@@ -33,78 +31,73 @@ from sandbox import (  # noqa: E402,F401 - the helpers every driver gives its sc
     hold, ip_json, links, namespaces, ping, rc, run_scenario, sh)
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'collections')
-MODULE = 'ansible_collections.cka.lab.plugins.modules.ip_topology'
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+from ansible_collections.cka.lab.plugins.module_utils.topology import (  # noqa: E402
+    IpCommandError,
+    TopologyError,
+    command_string,
+    parse_topology,
+    plan_absent,
+    plan_present,
+    read_state,
+)
+
 RESULT_MARK = 'NETNS-DRIVER-RESULT '
 
 
 # --------------------------------------------------------------------------
-# Helpers for scenarios
+# topology.py, as the lab engine runs it
 # --------------------------------------------------------------------------
 
-def module(args, check_mode=False, diff=False, fresh_process=False):
-    """Run cka.lab.ip_topology's main() and return what it printed, without ``invocation``.
+def run(argv):
+    """The `run` topology.py reads and changes the kernel through: the command as given
+    (``ip`` or ``bridge`` from PATH), LC_ALL=C, as lab_state runs the engine's commands."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, env=dict(os.environ, LC_ALL='C'))
+    return proc.returncode, proc.stdout, proc.stderr
 
-    With `fresh_process`, as `python -m MODULE ARGS.json` (how a module runs
-    directly, its arguments in a JSON file as argv[1]); otherwise in a child
-    forked from this driver, which has imported Ansible once (much faster,
-    the same code: main() with its real run_command).
-    """
-    module_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    if fresh_process:
-        with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
-            json.dump({'ANSIBLE_MODULE_ARGS': module_args}, handle)
-        try:
-            env = dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL='C')
-            proc = subprocess.run([sys.executable, '-m', MODULE, handle.name], capture_output=True, text=True,
-                                  env=env, timeout=30)
-        finally:
-            os.unlink(handle.name)
-        status, out = proc.returncode, proc.stdout
-    else:
-        status, out = _module_forked(module_args)
+
+def read(params):
+    """The state topology.py reads for the topology `params` (read_state, stale entries
+    told by whether /run/netns/NAME is a mount point)."""
+    return read_state(run, parse_topology(params))
+
+
+def _planned(params):
+    """(planner or None, outcome): see converge()."""
+    topology = parse_topology(params)
+    state = read_state(run, topology)
     try:
-        printed = json.loads(out)
-    except ValueError:
-        raise AssertionError('the module printed no JSON (exit status %d): %r' % (status, out)) from None
-    printed.pop('invocation', None)
-    return printed
+        planner = plan_present(topology, state) if topology.state == 'present' else plan_absent(topology, state)
+    except TopologyError as exc:
+        return None, {'refused': exc.errors}
+    return planner, {'commands': [command_string(argv) for argv in planner.commands]}
 
 
-def _module_forked(module_args):
-    if COLLECTIONS not in sys.path:
-        sys.path.insert(0, COLLECTIONS)
-    from ansible.module_utils import basic  # noqa: F401 - imported once, before the fork
-    main = importlib.import_module(MODULE).main
-    read_end, write_end = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: run main() with these arguments, its stdout into the pipe
-        status = 1
-        try:
-            os.close(read_end)
-            sys.stdout = open(write_end, 'w')  # pylint: disable=consider-using-with
-            with _module_args(module_args):
-                main()
-        except SystemExit as exc:  # exit_json / fail_json
-            status = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:  # pylint: disable=broad-except
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-    os.close(write_end)
-    with open(read_end) as pipe:
-        out = pipe.read()
-    _pid, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), out
+def plan(params):
+    """What converge(params) would run, running nothing."""
+    return _planned(params)[1]
 
 
-def _module_args(module_args):
-    from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19, as pinned
-    return patch_module_args(module_args)
+def converge(params):
+    """What the lab engine does with a topology (Engine.topology, then apply_planner):
+    parse_topology, read_state, plan_present or plan_absent, then every planned
+    command in order, the first that fails raising IpCommandError.
 
+    {'commands': [...]} as people read them, or {'refused': errors} when planning
+    refuses what it found (nothing is run then). Parameters parse_topology refuses
+    raise TopologyError: tests/unit checks those, no kernel needed."""
+    planner, outcome = _planned(params)
+    for argv in planner.commands if planner is not None else []:
+        status, out, err = run(argv)
+        if status != 0:
+            raise IpCommandError(argv, status, out, err)
+    return outcome
+
+
+# --------------------------------------------------------------------------
+# The kernel's own view, for scenarios
+# --------------------------------------------------------------------------
 
 def addresses(namespace, name):
     """Addresses of a link in CIDR form, IPv6 link-local ones left out."""

@@ -1,27 +1,23 @@
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Fixtures to run the cka.lab.ip_topology module against the iproute2 test double."""
+"""Fixtures to plan and converge topologies with module_utils/topology.py against the iproute2 test double."""
 
 import os
 import sys
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible_collections.cka.lab.plugins.modules import ip_topology
+from ansible_collections.cka.lab.plugins.module_utils.topology import (
+    IpCommandError,
+    command_string,
+    parse_topology,
+    plan_absent,
+    plan_present,
+    read_state,
+)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `import fake_iproute` in any import mode
 from fake_iproute import FakeIproute  # noqa: E402
-
-from ansible.module_utils.testing import patch_module_args  # noqa: E402 - ansible-core 2.19, as pinned
-
-
-class ModuleExit(Exception):
-    """Raised in place of exit_json/fail_json; ``result`` is what the module returned."""
-
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
 
 
 @pytest.fixture
@@ -30,35 +26,39 @@ def fake():
     return FakeIproute()
 
 
+def planned(run, params, stale=()):
+    """The planner topology.py makes for `params` against `run`, as the lab engine's Engine.topology does:
+    parse_topology, read_state, then plan_present or plan_absent. Names in `stale` are stale entries of
+    `ip netns list` (read_state's is_mounted), every other one is mounted. Raises TopologyError."""
+    topology = parse_topology(params)
+    state = read_state(run, topology, is_mounted=lambda name: name not in stale)
+    return plan_present(topology, state) if topology.state == 'present' else plan_absent(topology, state)
+
+
 @pytest.fixture
-def run_module(fake, monkeypatch):
-    """Run ip_topology's main() with `args` against `fake` and return its result dict."""
-    run_command_calls = []
+def plan(fake):
+    """plan(params, stale=()) -> the commands topology.py plans against `fake`, as people read them; none is run."""
+    def plan_(params, stale=()):
+        return [command_string(argv) for argv in planned(fake, params, stale).commands]
+    return plan_
 
-    def exit_json(self, **kwargs):
-        raise ModuleExit(kwargs)
 
-    def fail_json(self, msg, **kwargs):
-        raise ModuleExit(dict(kwargs, failed=True, msg=msg))
+@pytest.fixture
+def converge(fake):
+    """converge(params, stale=()) -> the commands planned against `fake`, each then run by `fake` in order.
 
-    def run_command(self, args, **kwargs):
-        run_command_calls.append((args, kwargs))
-        return fake(args)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, *args, **kwargs: '/usr/sbin/' + name)
-
-    def run(args, check_mode=False, diff=False):
-        module_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-        with patch_module_args(module_args):
-            with pytest.raises(ModuleExit) as caught:
-                ip_topology.main()
-        return caught.value.result
-
-    run.run_command_calls = run_command_calls
-    return run
+    A command that fails raises IpCommandError: the planner's model of the kernel
+    (a veth end deleted with its peer, a route gone with its link) must agree with
+    the test double's. (The engine's apply_planner also forgives `link del` of a
+    device already gone; this does not.)"""
+    def converge_(params, stale=()):
+        commands = planned(fake, params, stale).commands
+        for argv in commands:
+            rc, out, err = fake(argv)
+            if rc != 0:
+                raise IpCommandError(argv, rc, out, err)
+        return [command_string(argv) for argv in commands]
+    return converge_
 
 
 def pytest_configure(config):

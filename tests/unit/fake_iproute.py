@@ -7,7 +7,9 @@
 in-memory model of a few kernel objects (named network namespaces, links with
 kind/ifindex/master/flags/veth peer, addresses, main-table routes) that
 answers, as ``fake(argv) -> (rc, stdout, stderr)``, exactly the argv forms
-the cka.lab.ip_topology module uses:
+module_utils/topology.py reads and plans for namespaces, bridges, veth pairs,
+addresses and routes (VXLAN links and their flood lists are not modelled:
+test_vxlan_topology.py answers those reads from canned output):
 
     ip [-n NS] [-6] -j [-d] link|addr|route show     ip [-n NS] -j netns list
     ip netns add|del NAME

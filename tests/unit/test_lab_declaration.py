@@ -70,6 +70,7 @@ def assert_refused(decl, *parts):
 
 
 IFNAME_RULE = 'Linux interface names are 1-15 characters'
+LINK_NAME_RULE = "a link the lab makes is not named 'lo'"
 NETNS_RULE = "namespace names are 1-64 letters, digits, '.', '_' or '-'"
 PATH_RULE = "an absolute, normalised path of at least two parts"
 
@@ -129,6 +130,29 @@ def test_an_interface_name_with_a_slash_is_refused():
     decl = changed(lambda d, m: m['veth_pairs'][1].update(name='veth/red'))
 
     assert_refused(decl, 'machine.veth_pairs[1].name', "'veth/red'", IFNAME_RULE, "'/'")
+
+
+@pytest.mark.parametrize('edit, path', [
+    (lambda d, m: m['bridges'][0].update(name='lo'), 'machine.bridges[0].name'),
+    (lambda d, m: m['veth_pairs'][0]['peer'].update(name='lo'), 'machine.veth_pairs[0].peer.name'),
+], ids=['bridge', 'veth peer'])
+def test_a_link_the_lab_makes_is_not_named_lo(edit, path):
+    assert_refused(changed(edit), path, "'lo'", IFNAME_RULE, LINK_NAME_RULE)
+
+
+def test_a_route_may_go_out_by_lo():
+    decl = changed(lambda d, m: m['routes'].append({'namespace': 'red', 'dst': '10.9.0.0/16', 'dev': 'lo',
+                                                    'stages': ['full']}))
+
+    assert validate(decl) == []
+
+
+def test_an_interface_name_outside_printable_ascii_is_refused():
+    name = 'br\u00fccke-\u00fcber-dem'  # 15 characters, 17 bytes: the kernel counts bytes
+    assert len(name) == 15
+
+    assert_refused(changed(lambda d, m: m['routes'][0].update(dev=name)), 'machine.routes[0].dev', IFNAME_RULE,
+                   'printable ASCII')
 
 
 def test_a_namespace_of_a_link_with_a_slash_is_refused():

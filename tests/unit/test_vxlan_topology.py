@@ -1,30 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""cka.lab.ip_topology's VXLAN links and onlink routes without a kernel: parsing, planning
-against a state read from canned ``ip -j`` / ``bridge -j`` output (shaped as iproute2
-6.1 prints it), the module's argument spec against its documentation. The same
-behaviour against the real kernel: tests/kernel/test_ip_topology_vxlan.py."""
+"""module_utils/topology.py's VXLAN links and onlink routes without a kernel: parsing, and
+planning against a state read from canned ``ip -j`` / ``bridge -j`` output (shaped as
+iproute2 6.1 prints it). The same behaviour against the real kernel:
+tests/kernel/test_topology_vxlan.py."""
 
 import copy
 import ipaddress
 import json
 
 import pytest
-import yaml
 
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import IFNAME_RULE
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
     ROOT,
     TopologyError,
     VxlanConfig,
     command_string,
-    describe,
     parse_topology,
     plan_absent,
     plan_present,
     read_state,
 )
-from ansible_collections.cka.lab.plugins.modules import ip_topology
 
 VXLAN = {'name': 'vxlan0', 'namespace': 'n1', 'vni': 42, 'dev': 'u1', 'local': '192.0.2.1',
          'remotes': ['192.0.2.2', '192.0.2.3'], 'addresses': ['10.244.1.0/32']}
@@ -156,9 +154,8 @@ VNI_RULE = 'a VXLAN Network Identifier (VNI) is an integer 1-16777215 (24 bits, 
                  id='learning'),
     pytest.param({'mtu': 65536}, ["vxlans[0].mtu: 65536 is out of range; an MTU is an integer 68-65535, and a "
                                   "vxlan's at most its underlay's less 50 (IPv4) or 70 (IPv6)"], id='mtu'),
-    pytest.param({'dev': 'a b'}, ["vxlans[0].dev: 'a b' contains '/', ':' or whitespace; Linux interface names are "
-                                  "1-15 characters without '/', ':' or whitespace (and not '.', '..' or 'lo')"],
-                 id='dev'),
+    pytest.param({'dev': 'a b'}, ["vxlans[0].dev: 'a b' is not a valid interface name; " + IFNAME_RULE], id='dev'),
+    pytest.param({'dev': 'lo'}, [], id='over lo'),
     pytest.param({'local': '224.0.0.1'}, ["vxlans[0].local: 224.0.0.1 is not a unicast address; use this machine's "
                                           "address on the underlay, such as 10.89.0.31"], id='multicast local'),
     pytest.param({'remotes': ['0.0.0.0']}, ['vxlans[0].remotes[0]: 0.0.0.0 is the unspecified address; list the '
@@ -194,6 +191,102 @@ def test_two_vxlans_with_one_vni_and_port_are_fine_in_other_namespaces_or_famili
 
 
 # --------------------------------------------------------------------------
+# Bad input in a whole overlay: two nodes as namespaces n1 and n2 (as
+# tests/kernel/test_topology_vxlan.py builds them), the veth pair u1/u2 their
+# node network, a vxlan in each flooding to the other
+# --------------------------------------------------------------------------
+
+def vxlan_item(namespace, dev, local, remotes, address, **more):
+    return dict({'name': 'vxlan0', 'namespace': namespace, 'vni': 42, 'dev': dev, 'local': local,
+                 'remotes': remotes, 'addresses': [address]}, **more)
+
+
+def onlink_route(namespace, dst, via):
+    return {'namespace': namespace, 'dst': dst, 'via': via, 'dev': 'vxlan0', 'onlink': True}
+
+
+OVERLAY = {
+    'namespaces': [{'name': 'n1'}, {'name': 'n2'}],
+    'veth_pairs': [{'name': 'u1', 'namespace': 'n1', 'addresses': ['192.0.2.1/24'],
+                    'peer': {'name': 'u2', 'namespace': 'n2', 'addresses': ['192.0.2.2/24']}}],
+    'vxlans': [vxlan_item('n1', 'u1', '192.0.2.1', ['192.0.2.2'], '10.244.1.0/32'),
+               vxlan_item('n2', 'u2', '192.0.2.2', ['192.0.2.1'], '10.244.2.0/32')],
+    'routes': [onlink_route('n1', '10.244.2.0/24', '10.244.2.0'), onlink_route('n2', '10.244.1.0/24', '10.244.1.0')],
+}
+
+
+def with_vxlan(base, index, **changes):
+    """`base` with changes to its vxlans[index]."""
+    result = copy.deepcopy(base)
+    result['vxlans'][index].update(changes)
+    return result
+
+
+PORT_RULE = "a UDP port is an integer 1-65535 (VXLAN's is 4789, assigned by IANA, RFC 7348)"
+
+
+@pytest.mark.parametrize('params, errors', [
+    pytest.param(with_vxlan(OVERLAY, 0, vni=0, dstport=0),
+                 ['vxlans[0].vni: 0 is out of range; ' + VNI_RULE,
+                  'vxlans[0].dstport: 0 is out of range; ' + PORT_RULE],
+                 id='vni 0 and dstport 0'),
+    pytest.param(with_vxlan(OVERLAY, 1, vni=16777216), ['vxlans[1].vni: 16777216 is out of range; ' + VNI_RULE],
+                 id='vni 2**24'),
+    pytest.param(with_vxlan(OVERLAY, 0, dstport=65536), ['vxlans[0].dstport: 65536 is out of range; ' + PORT_RULE],
+                 id='dstport 65536'),
+    pytest.param(dict(OVERLAY, routes=[{'namespace': 'n1', 'dst': '10.244.2.0/24', 'via': '10.244.2.0',
+                                        'onlink': True}]),
+                 ['routes[0].onlink: needs both via and dev (it has via); an onlink route names its gateway and the '
+                  'link it is reached on, such as 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink'],
+                 id='onlink without dev'),
+    pytest.param(with_vxlan(OVERLAY, 0, remotes=['192.0.2.2', '192.0.2.3', '192.0.2.2']),
+                 ['vxlans[0].remotes[2]: 192.0.2.2 is already listed at vxlans[0].remotes[0]; each remote VTEP is '
+                  'listed once'],
+                 id='remotes duplicate'),
+    pytest.param(with_vxlan(OVERLAY, 0, local='192.0.2.300', remotes=['192.0.2.2', 'node02'],
+                            addresses=['10.244.1.0']),
+                 ["vxlans[0].addresses[0]: '10.244.1.0' is not an interface address in CIDR form; use "
+                  "ADDRESS/PREFIXLEN such as 192.168.15.1/24 or fd00::1/64",
+                  "vxlans[0].local: '192.0.2.300' is not an IP address; use this machine's address on the underlay, "
+                  "such as 10.89.0.31",
+                  "vxlans[0].remotes[1]: 'node02' is not an IP address; list the underlay addresses of the other "
+                  "VTEPs, such as 10.89.0.30"],
+                 id='invalid addresses'),
+    pytest.param(with_vxlan(OVERLAY, 0, remotes=['192.0.2.1', 'fd00:2::2']),
+                 ['vxlans[0].remotes[0]: 192.0.2.1 is the local address (vxlans[0].local); a VTEP does not flood to '
+                  'itself',
+                  'vxlans[0].remotes[1]: fd00:2::2 is IPv6 but vxlans[0].local is IPv4 (192.0.2.1); a vxlan sends over '
+                  'one address family, so its local address and remotes are all IPv4 or all IPv6'],
+                 id='families'),
+    pytest.param(with_vxlan(OVERLAY, 0, local=None, remotes=['fd00:2::2']),
+                 ['vxlans[0].local: missing while the remotes are IPv6; a vxlan without a local address sends over '
+                  'IPv4, so give its IPv6 source address on the underlay'],
+                 id='IPv6 without local'),
+    pytest.param(with_vxlan(dict(OVERLAY, vxlans=OVERLAY['vxlans'] + [dict(OVERLAY['vxlans'][0], name='vxlan1')]), 2,
+                            addresses=[]),
+                 ["vxlans[2].vni: 42 with dstport 4789 is already declared in namespace 'n1' by vxlans[0]; the kernel "
+                  'takes one vxlan per VNI and UDP port (and address family) in a namespace'],
+                 id='one vni per port'),
+    pytest.param(with_vxlan(dict(OVERLAY, routes=[]), 0, name='u1', dev='u1', mtu=40),
+                 ["vxlans[0].dev: 'u1' is the vxlan itself; the underlay is another link, such as eth0",
+                  "vxlans[0].mtu: 40 is out of range; an MTU is an integer 68-65535, and a vxlan's at most its "
+                  "underlay's less 50 (IPv4) or 70 (IPv6)",
+                  "vxlans[0].name: 'u1' is already declared in namespace 'n1' by veth_pairs[0].name; interface names "
+                  'must be unique within a namespace'],
+                 id='names'),
+    pytest.param(dict(OVERLAY, vxlans=[{'name': 'vxlan0', 'namespace': 'n1'}], routes=[]),
+                 ['vxlans[0].vni: missing; ' + VNI_RULE,
+                  'vxlans[0].dev: missing; name the underlay link the encapsulated packets go out by, such as eth0'],
+                 id='missing'),
+])
+def test_a_bad_overlay_is_refused_naming_the_path(params, errors):
+    with pytest.raises(TopologyError) as caught:
+        parse_topology(params)
+
+    assert caught.value.errors == errors
+
+
+# --------------------------------------------------------------------------
 # Planning against a state read
 # --------------------------------------------------------------------------
 
@@ -208,9 +301,8 @@ def test_reads_the_settings_flood_list_and_onlink_flag():
     assert found.mtu == 1450
     assert [r.onlink for r in state.routes['n1']] == [True, False]
     assert ['bridge', '-n', 'n1', '-j', 'fdb', 'show', 'dev', 'vxlan0'] in canned.calls
-    assert describe(topology, state)['routes'] == [
-        {'namespace': 'n1', 'dst': '10.244.2.0/24', 'via': '10.244.2.0', 'dev': 'vxlan0', 'metric': 0,
-         'onlink': True}]
+    route = state.routes['n1'][0]
+    assert (str(route.dst), str(route.gateway), route.dev, route.metric) == ('10.244.2.0/24', '10.244.2.0', 'vxlan0', 0)
 
 
 def test_no_flood_list_is_read_without_vxlans():
@@ -280,61 +372,3 @@ def test_absent_deletes_the_route_then_the_vxlan():
     assert plan(CannedIproute(), removal) == ['ip -n n1 route del 10.244.2.0/24 via 10.244.2.0 dev vxlan0 onlink',
                                               'ip -n n1 link del vxlan0']
     assert plan(CannedIproute(vxlan_data=None), removal) == []
-
-
-# --------------------------------------------------------------------------
-# The module
-# --------------------------------------------------------------------------
-
-@pytest.fixture
-def fake():
-    """The iproute2 double of this file (run_module of conftest.py uses it)."""
-    return CannedIproute()
-
-
-def test_the_module_runs_bridge_for_flood_lists(fake, run_module):
-    result = run_module(args(remotes=['192.0.2.2', '192.0.2.4']))
-
-    assert result == {'changed': True, 'commands': [
-        'bridge -n n1 fdb del 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.3',
-        'bridge -n n1 fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.4']}
-    ran = [args_ for args_, _kwargs in run_module.run_command_calls if '-j' not in args_]
-    assert ran == [['/usr/sbin/bridge', '-n', 'n1', 'fdb', 'del', '00:00:00:00:00:00', 'dev', 'vxlan0', 'dst',
-                    '192.0.2.3'],
-                   ['/usr/sbin/bridge', '-n', 'n1', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxlan0', 'dst',
-                    '192.0.2.4']]
-
-
-def test_the_module_reports_bad_vxlans_with_their_paths(fake, run_module):
-    result = run_module(args(vni=0, dstport=0))
-
-    assert result['failed'] is True
-    assert result['errors'] == ['vxlans[0].vni: 0 is out of range; ' + VNI_RULE,
-                                "vxlans[0].dstport: 0 is out of range; a UDP port is an integer 1-65535 (VXLAN's is "
-                                "4789, assigned by IANA, RFC 7348)"]
-    assert fake.calls == []
-
-
-def _documented(options, spec, path):
-    """Differences between DOCUMENTATION's options and the argument spec, below `path`."""
-    problems = []
-    for name in sorted(set(options) | set(spec)):
-        where = '%s.%s' % (path, name) if path else name
-        if name not in options or name not in spec:
-            problems.append('%s: only in the %s' % (where, 'documentation' if name in options else 'argument spec'))
-            continue
-        doc, arg = options[name], spec[name]
-        for key in ('type', 'elements', 'default', 'required', 'choices'):
-            if doc.get(key, False if key == 'required' else None) != arg.get(key, False if key == 'required' else None):
-                problems.append('%s.%s: %r documented, %r in the spec' % (where, key, doc.get(key), arg.get(key)))
-        if doc.get('suboptions') or arg.get('options'):
-            problems += _documented(doc.get('suboptions') or {}, arg.get('options') or {}, where)
-    return problems
-
-
-def test_the_documentation_matches_the_argument_spec():
-    options = yaml.safe_load(ip_topology.DOCUMENTATION)['options']
-
-    assert _documented(options, ip_topology.ARGUMENT_SPEC, '') == []
-    yaml.safe_load(ip_topology.EXAMPLES)
-    yaml.safe_load(ip_topology.RETURN)

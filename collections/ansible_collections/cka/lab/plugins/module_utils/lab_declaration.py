@@ -30,8 +30,14 @@ try:
 except ImportError:  # only the controller validates; lab machines never import this module
     jsonschema = None
 
-IFNAME = r'^(?!\.\.?\Z)[^/:\s]{1,15}\Z'
-IFNAME_RULE = "Linux interface names are 1-15 characters without '/', ':' or whitespace, and not '.' or '..'"
+# Names of interfaces, and of the links a lab makes (module_utils/topology.py checks these too):
+# printable ASCII without '/' or ':', at most IFNAMSIZ - 1 = 15 bytes, not '.' or '..'.
+_IFNAME_CHARS = r'[!-.0-9;-~]{1,15}'
+IFNAME = r'^(?!\.\.?\Z)%s\Z' % _IFNAME_CHARS
+IFNAME_RULE = ("Linux interface names are 1-15 characters without '/', ':' or whitespace, and not '.' or '..'; "
+               "printable ASCII only, since the kernel's limit is 15 bytes")
+LINK_NAME = r'^(?!(?:\.\.?|lo)\Z)%s\Z' % _IFNAME_CHARS
+LINK_NAME_RULE = IFNAME_RULE + "; and a link the lab makes is not named 'lo', the loopback every namespace has"
 NETNS = r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z'
 NETNS_RULE = "namespace names are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 LAB_ID = r'^[a-z][a-z0-9_]{0,31}\Z'
@@ -58,11 +64,12 @@ def _object(required, properties):
 
 
 _IFNAME = {'type': 'string', 'pattern': IFNAME}
+_LINK_NAME = {'type': 'string', 'pattern': LINK_NAME}
 _NETNS = {'type': ['string', 'null'], 'pattern': NETNS}
 _ADDRESSES = {'type': 'array', 'items': {'type': 'string'}}
 _MAC = {'type': 'string', 'pattern': r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z'}
 _END = {
-    'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'master': {'type': ['string', 'null']},
+    'name': _LINK_NAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'master': {'type': ['string', 'null']},
     'mac': _MAC,
 }
 _PORT = {'type': 'integer', 'minimum': 1, 'maximum': 65535}
@@ -95,11 +102,11 @@ SCHEMA = {
                 'namespaces': {'type': 'array', 'items': _object(['name'], {'name': {'type': 'string',
                                                                                       'pattern': NETNS}})},
                 'bridges': {'type': 'array', 'items': _object(['name'], {
-                    'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'mac': _MAC})},
+                    'name': _LINK_NAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'mac': _MAC})},
                 'veth_pairs': {'type': 'array', 'items': _object(['name', 'peer'], dict(_END, peer={
                     'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': _END}))},
                 'vxlans': {'type': 'array', 'items': _object(['name', 'vni', 'dev'], {
-                    'name': _IFNAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'mac': _MAC,
+                    'name': _LINK_NAME, 'namespace': _NETNS, 'addresses': _ADDRESSES, 'mac': _MAC,
                     'vni': {'type': 'integer', 'minimum': 1, 'maximum': 16777215}, 'dev': _IFNAME,
                     'local': {'type': 'string'}, 'dstport': _PORT, 'learning': {'type': 'boolean'},
                     'remotes': {'type': 'array', 'items': {'type': 'string'}, 'uniqueItems': True},
@@ -221,7 +228,8 @@ def schema_errors(declaration):
 
 
 def _pattern_rule(pattern):
-    rules = {IFNAME: IFNAME_RULE, NETNS: NETNS_RULE, SLUG: SLUG_RULE, LAB_ID: LAB_ID_RULE, ROLE: ROLE_RULE}
+    rules = {IFNAME: IFNAME_RULE, LINK_NAME: LINK_NAME_RULE, NETNS: NETNS_RULE, SLUG: SLUG_RULE, LAB_ID: LAB_ID_RULE,
+             ROLE: ROLE_RULE}
     return rules.get(pattern, 'pattern %s' % pattern)
 
 

@@ -1,18 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Logic behind the cka.lab.ip_topology module.
+"""The lab engine's network topology: namespaces, bridges, veth pairs, VXLAN links, addresses, routes.
 
-Everything here is plain Python that never touches the machine by itself:
+The lab engine (lab_engine.py, run by the cka.lab.lab_state module) converges
+and removes a lab's topology with these. Everything here is plain Python that
+never touches the machine by itself:
 
-* ``parse_topology()`` turns the module parameters into a ``Topology`` and
-  reports every invalid value at once (``TopologyError``);
+* ``parse_topology()`` turns the parameters (as ``Engine.topology_params()``
+  gives them) into a ``Topology`` and reports every invalid value at once
+  (``TopologyError``); names follow the lab declaration's rules
+  (lab_declaration.py: ``NETNS``, ``IFNAME``, ``LINK_NAME``);
 * ``read_state()`` reads what exists with ``ip -j ...`` through a ``run``
   callable ``run(argv) -> (rc, stdout, stderr)``, skipping stale entries of
   ``ip netns list`` (see ``netns_mounted()``);
 * ``plan_present()`` / ``plan_absent()`` return the ``ip`` commands that
-  converge that state, together with the state they are expected to leave;
-* ``describe()`` renders the declared objects of a state for ``--diff``.
+  converge that state, together with the state they are expected to leave.
 
 Commands are argv lists whose first item is the word ``ip``, or ``bridge``
 for the flood lists of VXLAN links (``bridge [-n NS] fdb ...``, iproute2
@@ -20,8 +23,9 @@ too); the caller swaps in the real binary path when it runs them.  The
 planner keeps a small model of the kernel up to date while it emits commands
 (a deleted veth end takes its peer with it, a deleted link the vxlans over
 it, an address on an up link brings its connected route), so that later
-steps, check mode and the diff see the state the earlier commands will have
-left.
+steps, and a plan made on from ``planner.model`` (the engine builds a stage
+after removing what the last one had), see the state the earlier commands
+will have left.
 """
 
 from __future__ import annotations
@@ -34,9 +38,16 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import (
+    IFNAME,
+    IFNAME_RULE,
+    LINK_NAME,
+    LINK_NAME_RULE,
+    NETNS,
+    NETNS_RULE,
+)
+
 ROOT = None  # the machine's own (root) network namespace
-IFNAME_MAX = 15  # IFNAMSIZ - 1
-NETNS_NAME_MAX = 255
 LINK_LOCAL_V6 = ipaddress.ip_network('fe80::/10')
 DEFAULT_METRIC = {4: 0, 6: 1024}  # what the kernel uses when none is given
 CONNECTED_METRIC = {4: 0, 6: 256}  # metric of the kernel's prefix routes
@@ -109,7 +120,7 @@ class DeclaredLink:
     addresses: list = field(default_factory=list)  # ipaddress interfaces
     master: str | None = None
     peer: DeclaredLink | None = None  # the other end of a veth pair
-    mac: str | None = None  # lower-case; given only when the module creates the link
+    mac: str | None = None  # lower-case; given only when the plan creates the link
     vxlan: VxlanConfig | None = None  # a vxlan's fixed settings (None when removing without them)
     remotes: list = field(default_factory=list)  # a vxlan's flood list: ipaddress addresses of the remote VTEPs
     mtu: int | None = None  # a vxlan's MTU; None leaves the kernel's choice alone
@@ -164,31 +175,25 @@ class Topology:
         return (namespace, name) in self.owned
 
 
+def _name_problem(pattern, name, what, rule):
+    """A name checked against one of the lab declaration's patterns: None, or what is wrong and the rule."""
+    if isinstance(name, str) and re.match(pattern, name):
+        return None
+    return "'%s' is not a valid %s; %s" % (name, what, rule)
+
+
+def _link_name_problem(name):
+    """The name of a link the plan makes (a bridge, a veth end, a vxlan): never 'lo'."""
+    return _name_problem(LINK_NAME, name, 'link name', LINK_NAME_RULE)
+
+
 def _ifname_problem(name):
-    size = len(name.encode('utf-8'))
-    if not 1 <= size <= IFNAME_MAX:
-        unit = 'characters' if size == len(name) else 'bytes in UTF-8'
-        return "'%s' is %d %s" % (name, size, unit)
-    if name in ('.', '..'):
-        return "'%s' is not allowed" % name
-    if any(c in '/:' or c.isspace() for c in name):
-        return "'%s' contains '/', ':' or whitespace" % name
-    if name == 'lo':
-        return "'lo' is the loopback link every namespace already has"
-    return None
-
-
-IFNAME_RULE = ("Linux interface names are 1-%d characters without '/', ':' or whitespace"
-               " (and not '.', '..' or 'lo')" % IFNAME_MAX)
-NETNS_RULE = "namespace names are 1-%d characters without '/' or whitespace, and not '.' or '..'" % NETNS_NAME_MAX
+    """The name of any interface, 'lo' included (a route's dev, a vxlan's underlay)."""
+    return _name_problem(IFNAME, name, 'interface name', IFNAME_RULE)
 
 
 def _netns_name_problem(name):
-    if not 1 <= len(name) <= NETNS_NAME_MAX:
-        return "'%s' is %d characters" % (name, len(name))
-    if name in ('.', '..') or '/' in name or any(c.isspace() for c in name):
-        return "'%s' is not a valid namespace name" % name
-    return None
+    return _name_problem(NETNS, name, 'namespace name', NETNS_RULE)
 
 
 MAC_RULE = ('use a unicast MAC address of six colon-separated hexadecimal octets, the first one even, '
@@ -221,7 +226,7 @@ def _declared(names):
 
 
 def parse_topology(params):
-    """Build a Topology from module parameters, or raise TopologyError listing every problem."""
+    """Build a Topology from its parameters, or raise TopologyError listing every problem."""
     errors = []
     namespaces = []
     for i, item in enumerate(params.get('namespaces') or []):
@@ -229,7 +234,7 @@ def parse_topology(params):
         name = item['name']
         problem = _netns_name_problem(name)
         if problem:
-            errors.append('%s: %s; %s' % (path, problem, NETNS_RULE))
+            errors.append('%s: %s' % (path, problem))
         elif name in namespaces:
             errors.append("%s: '%s' is declared twice (also namespaces[%d].name); namespace names must be unique"
                           % (path, name, namespaces.index(name)))
@@ -245,7 +250,7 @@ def parse_topology(params):
         if removing:
             problem = _netns_name_problem(value)
             if problem:
-                errors.append('%s: %s; %s' % (path, problem, NETNS_RULE))
+                errors.append('%s: %s' % (path, problem))
         elif value not in namespaces:
             errors.append("%s: '%s' is not a namespace declared in namespaces (declared: %s); "
                           "use null for the root namespace" % (path, value, _declared(namespaces)))
@@ -253,9 +258,9 @@ def parse_topology(params):
     def make_link(path, kind, item):
         link = DeclaredLink(path=path, kind=kind, name=item['name'], namespace=item.get('namespace'),
                             master=item.get('master'))
-        problem = _ifname_problem(link.name)
+        problem = _link_name_problem(link.name)
         if problem:
-            errors.append('%s.name: %s; %s' % (path, problem, IFNAME_RULE))
+            errors.append('%s.name: %s' % (path, problem))
         check_namespace(path + '.namespace', link.namespace)
         mac = item.get('mac')
         if mac is not None:
@@ -367,12 +372,12 @@ def parse_topology(params):
     for i, item in enumerate(params.get('owned') or []):
         path = 'owned[%d]' % i
         name, namespace = item['name'], item.get('namespace')
-        problem = _ifname_problem(name)
+        problem = _link_name_problem(name)
         if problem:
-            errors.append('%s.name: %s; %s' % (path, problem, IFNAME_RULE))
+            errors.append('%s.name: %s' % (path, problem))
         problem = _netns_name_problem(namespace) if namespace is not None else None
         if problem:
-            errors.append('%s.namespace: %s; %s' % (path, problem, NETNS_RULE))
+            errors.append('%s.namespace: %s' % (path, problem))
         owned.add((namespace, name))
 
     if errors:
@@ -423,9 +428,9 @@ def _parse_vxlan(path, item, make_link, errors, removing):
             errors.append('%s.dev: missing; name the underlay link the encapsulated packets go out by, such as eth0'
                           % path)
     else:
-        problem = _ifname_problem(dev) if dev != 'lo' else None
+        problem = _ifname_problem(dev)
         if problem:
-            errors.append('%s.dev: %s; %s' % (path, problem, IFNAME_RULE))
+            errors.append('%s.dev: %s' % (path, problem))
         elif dev == link.name:
             errors.append("%s.dev: '%s' is the vxlan itself; the underlay is another link, such as eth0" % (path, dev))
     dstport = VXLAN_PORT if dstport is None else dstport
@@ -509,9 +514,9 @@ def _parse_route(path, item, errors, check_namespace):
     if via_text is None and dev is None:
         errors.append('%s: has neither via nor dev; give a gateway (via), an output link (dev), or both' % path)
     if dev is not None:
-        problem = _ifname_problem(dev) if dev != 'lo' else None
+        problem = _ifname_problem(dev)
         if problem:
-            errors.append('%s.dev: %s; %s' % (path, problem, IFNAME_RULE))
+            errors.append('%s.dev: %s' % (path, problem))
     if metric is not None and not 0 <= metric <= 0xFFFFFFFF:
         errors.append('%s.metric: %d is out of range; a metric is 0-4294967295' % (path, metric))
 
@@ -540,7 +545,7 @@ def _parse_route(path, item, errors, check_namespace):
 
 
 def _check_route_in_namespace(route, links, errors):
-    """In a namespace the module builds, it knows every link: check what the kernel would refuse."""
+    """In a namespace the topology builds, it knows every link: check what the kernel would refuse."""
     here = [link for link in links if link.namespace == route.namespace]
     if route.dev is not None and route.dev != 'lo' and route.dev not in [link.name for link in here]:
         errors.append("%s.dev: '%s' is not a link declared in %s (declared there: %s)"
@@ -981,7 +986,7 @@ def _is_pair_end(found, other_name, topology):
 
 
 def foreign_root_links(topology, state):
-    """Declared root-namespace links whose name an interface the module cannot own already has.
+    """Declared root-namespace links whose name an interface the lab cannot own already has.
 
     Links inside a declared namespace belong to the topology and may be
     replaced. In the root namespace a name clash is refused instead: the
@@ -1000,7 +1005,7 @@ def foreign_root_links(topology, state):
             continue
         if found.kind != 'bridge':
             errors.append("%s.name: '%s' already exists in the root namespace as a %s; choose another name "
-                          "(the module replaces only its own bridges there)" % (bridge.path, bridge.name, found.kind))
+                          "(the lab replaces only its own bridges there)" % (bridge.path, bridge.name, found.kind))
             continue
         if not topology.tracks_ownership:
             continue  # no record of what the caller made: the declared addresses are made exact
@@ -1020,7 +1025,7 @@ def foreign_root_links(topology, state):
             continue
         if found.kind != 'vxlan':
             errors.append("%s.name: '%s' already exists in the root namespace as a %s; choose another name "
-                          "(the module replaces only its own vxlans there)"
+                          "(the lab replaces only its own vxlans there)"
                           % (vxlan.path, vxlan.name, found.kind or 'device without a kind (physical or loopback)'))
             continue
         if not topology.tracks_ownership:
@@ -1039,7 +1044,7 @@ def foreign_root_links(topology, state):
             if found is not None and not topology.owns(ROOT, link.name) \
                     and not _is_pair_end(found, other.name, topology):
                 errors.append("%s.name: '%s' already exists in the root namespace and is not a veth paired with "
-                              "'%s'; choose another name (the module replaces only its own pairs there)"
+                              "'%s'; choose another name (the lab replaces only its own pairs there)"
                               % (link.path, link.name, other.name))
     return errors
 
@@ -1224,53 +1229,3 @@ def plan_absent(topology, state):
         if name in model.namespaces:  # stale entries too
             planner.netns_del(name)
     return planner
-
-
-# --------------------------------------------------------------------------
-# Diff
-# --------------------------------------------------------------------------
-
-def describe(topology, state):
-    """The declared objects as they are in `state`, as plain YAML-friendly data."""
-    links = []
-    for declared in topology.links:
-        found = state.link(declared.namespace, declared.name)
-        if found is None:
-            continue
-        item = {
-            'namespace': declared.namespace,
-            'name': declared.name,
-            'kind': found.kind,
-            'master': found.master,
-            'addresses': [str(a) for a in _undeclared_addresses_kept(declared, found.addresses)],
-            'up': found.up,
-        }
-        if found.kind == 'veth':
-            item['peer'] = {'namespace': found.peer[0], 'name': found.peer[1]} if found.peer else None
-        if found.kind == 'vxlan' and found.vxlan is not None:
-            config = found.vxlan
-            item.update(vni=config.vni, dev=config.dev, local=None if config.local is None else str(config.local),
-                        dstport=config.dstport, learning=config.learning,
-                        remotes=[str(a) for a in found.remotes], mtu=found.mtu)
-        links.append(item)
-    routes = []
-    for declared in topology.routes:
-        found = find_route(state, declared)
-        if found is None:
-            continue
-        route = {
-            'namespace': declared.namespace,
-            'dst': declared.dst_text,
-            'via': str(found.gateway) if found.gateway is not None else None,
-            'dev': found.dev,
-            'metric': found.metric,
-        }
-        if found.onlink:
-            route['onlink'] = True
-        routes.append(route)
-    return {
-        'namespaces': [name for name in topology.namespaces
-                       if name in state.namespaces and name not in state.stale],
-        'links': links,
-        'routes': routes,
-    }

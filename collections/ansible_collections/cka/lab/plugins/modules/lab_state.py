@@ -11,8 +11,9 @@ short_description: Build one stage of a lab on a lab machine, or remove what the
 description:
   - The lab engine's work on the machine, in one round trip. With O(state=present) it converges what one stage of a lab
     declares (as rendered and validated by M(cka.lab.lab_declaration)), that is the topology (namespaces, bridges,
-    VXLAN devices, veth pairs, addresses, routes, as M(cka.lab.ip_topology) does), sysctls, iptables chains and rules,
-    files and symbolic links, pods, and services run as transient systemd units in their namespaces.
+    VXLAN devices, veth pairs, addresses and routes, read with C(ip -j) and changed only where they differ),
+    sysctls, iptables chains and rules, files and symbolic links, pods, and services run as transient systemd units
+    in their namespaces.
   - A pod is a network namespace attached by executing the CNI plugins as a container runtime does (CNI SPEC.md,
     1.0.0), C(lo) with the loopback plugin, then the pod's network configuration list with CNI_COMMAND=ADD; the
     result is kept in libcni's cache (C(/var/lib/cni/results)). A later run calls CHECK, and DEL then ADD when CHECK
@@ -104,7 +105,6 @@ notes:
   - The lab's rules are made with the iptables backend the machine's C(iptables) is at the first build
     (iptables-nft or iptables-legacy), recorded; a reset removes the lab's marked rules from every backend in use.
 seealso:
-  - module: cka.lab.ip_topology
   - name: iptables-extensions(8)
     link: https://man7.org/linux/man-pages/man8/iptables-extensions.8.html
   - name: systemd-run(1)

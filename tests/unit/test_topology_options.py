@@ -2,25 +2,17 @@
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
 """The options and repairs the kernel tests exercise (owned, mac, stale namespaces,
-0.0.0.0/0 as default), checked at the planner level against the iproute2 test
-double of tests/unit. These need neither root nor unshare."""
-
-import os
-import sys
+0.0.0.0/0 as default), checked with module_utils/topology.py at the planner level
+against the iproute2 test double (the fixtures of conftest.py)."""
 
 import pytest
 
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import LINK_NAME_RULE, NETNS_RULE
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
     TopologyError,
-    command_string,
     parse_topology,
-    plan_absent,
-    plan_present,
     read_state,
 )
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'unit'))
-from fake_iproute import FakeIproute  # noqa: E402
 
 RED_ON_BRIDGE = {
     'namespaces': [{'name': 'red'}],
@@ -34,30 +26,11 @@ RED_PAIR = [
 ]
 
 
-def plan(fake, args, stale=()):
-    """The commands the module would run against `fake`; names in `stale` are stale entries."""
-    topology = parse_topology(args)
-    state = read_state(fake, topology, is_mounted=lambda name: name not in stale)
-    planner = plan_present(topology, state) if topology.state == 'present' else plan_absent(topology, state)
-    return [command_string(argv) for argv in planner.commands]
-
-
-def converge(fake, args, stale=()):
-    commands = plan(fake, args, stale)
-    for command in commands:
-        fake.setup(command[len('ip '):])
-    return commands
-
-
-def refusal(fake, args):
+def refusal(plan, args):
+    """The errors of the TopologyError that planning `args` raises."""
     with pytest.raises(TopologyError) as caught:
-        plan(fake, args)
+        plan(args)
     return caught.value.errors
-
-
-@pytest.fixture
-def fake():
-    return FakeIproute()
 
 
 # --------------------------------------------------------------------------
@@ -81,8 +54,6 @@ def test_owned_and_mac_reach_the_topology():
 
 MAC_RULE = ('use a unicast MAC address of six colon-separated hexadecimal octets, the first one even, '
             'such as 02:42:ac:11:00:02')
-IFNAME_RULE = "Linux interface names are 1-15 characters without '/', ':' or whitespace (and not '.', '..' or 'lo')"
-NETNS_RULE = "namespace names are 1-255 characters without '/' or whitespace, and not '.' or '..'"
 
 
 @pytest.mark.parametrize('args, errors', [
@@ -105,10 +76,12 @@ NETNS_RULE = "namespace names are 1-255 characters without '/' or whitespace, an
          "each MAC address may be declared once"],
         id='mac twice'),
     pytest.param(
-        {'owned': [{'name': 'a b'}, {'name': 'veth-red-br', 'namespace': 'a/b'}, {'name': 'x' * 16}]},
-        ["owned[0].name: 'a b' contains '/', ':' or whitespace; " + IFNAME_RULE,
+        {'owned': [{'name': 'a b'}, {'name': 'veth-red-br', 'namespace': 'a/b'}, {'name': 'x' * 16},
+                   {'name': 'lo'}]},
+        ["owned[0].name: 'a b' is not a valid link name; " + LINK_NAME_RULE,
          "owned[1].namespace: 'a/b' is not a valid namespace name; " + NETNS_RULE,
-         "owned[2].name: '%s' is 16 characters; %s" % ('x' * 16, IFNAME_RULE)],
+         "owned[2].name: '%s' is not a valid link name; %s" % ('x' * 16, LINK_NAME_RULE),
+         "owned[3].name: 'lo' is not a valid link name; " + LINK_NAME_RULE],
         id='owned'),
     pytest.param(
         {'routes': [{'dst': 'default', 'via': '10.0.2.2'}, {'dst': '0.0.0.0/0', 'via': '10.0.2.3'},
@@ -140,58 +113,58 @@ def deleted_red(fake):
     return fake
 
 
-def test_a_root_end_whose_peer_is_in_an_unnamed_namespace_is_refused_unless_owned(deleted_red):
-    assert refusal(deleted_red, RED_ON_BRIDGE) == [
+def test_a_root_end_whose_peer_is_in_an_unnamed_namespace_is_refused_unless_owned(deleted_red, plan):
+    assert refusal(plan, RED_ON_BRIDGE) == [
         "veth_pairs[0].peer.name: 'veth-red-br' already exists in the root namespace and is not a veth paired with "
-        "'veth-red'; choose another name (the module replaces only its own pairs there)"]
+        "'veth-red'; choose another name (the lab replaces only its own pairs there)"]
 
-    commands = plan(deleted_red, dict(RED_ON_BRIDGE, owned=[{'name': 'veth-red-br'}]))
+    commands = plan(dict(RED_ON_BRIDGE, owned=[{'name': 'veth-red-br'}]))
 
     assert commands == ['ip netns add red', 'ip -n red link set lo up', 'ip link del veth-red-br'] + RED_PAIR + [
         'ip -n red addr add 192.168.15.1/24 dev veth-red', 'ip -n red link set veth-red up',
         'ip link set veth-red-br up']
 
 
-def test_an_owned_root_link_of_another_kind_is_replaced(fake):
+def test_an_owned_root_link_of_another_kind_is_replaced(fake, plan, converge):
     fake.setup('netns add red', 'link add veth-red-br type dummy', 'link add v-net-0 type dummy')
     args = dict(RED_ON_BRIDGE, owned=[{'name': 'veth-red-br'}, {'name': 'v-net-0'}])
 
-    commands = converge(fake, args)
+    commands = converge(args)
 
     assert commands[:5] == ['ip -n red link set lo up', 'ip link del v-net-0', 'ip link add v-net-0 type bridge',
                             'ip link del veth-red-br'] + RED_PAIR[:1]
-    assert plan(fake, args) == []
+    assert plan(args) == []
 
 
-def test_an_owned_root_interface_is_never_refused_as_foreign(fake):
+def test_an_owned_root_interface_is_never_refused_as_foreign(fake, plan):
     # The test double's eth0 is a dummy with an address; a caller that says it made it gets it replaced.
     args = {'bridges': [{'name': 'eth0'}]}
 
-    assert refusal(fake, args) == ["bridges[0].name: 'eth0' already exists in the root namespace as a dummy; "
-                                   "choose another name (the module replaces only its own bridges there)"]
-    assert plan(fake, dict(args, owned=[{'name': 'eth0'}])) == [
+    assert refusal(plan, args) == ["bridges[0].name: 'eth0' already exists in the root namespace as a dummy; "
+                                   "choose another name (the lab replaces only its own bridges there)"]
+    assert plan(dict(args, owned=[{'name': 'eth0'}])) == [
         'ip link del eth0', 'ip link add eth0 type bridge', 'ip link set eth0 up']
 
 
-def test_owned_in_another_namespace_does_not_let_a_root_link_through(fake):
+def test_owned_in_another_namespace_does_not_let_a_root_link_through(fake, plan):
     fake.setup('link del eth0', 'link add eth0 type dummy')
 
-    assert refusal(fake, {'bridges': [{'name': 'eth0'}], 'owned': [{'name': 'eth0', 'namespace': 'red'}]})
+    assert refusal(plan, {'bridges': [{'name': 'eth0'}], 'owned': [{'name': 'eth0', 'namespace': 'red'}]})
 
 
-def test_absent_deletes_an_owned_end_whose_peer_cannot_be_found(deleted_red):
+def test_absent_deletes_an_owned_end_whose_peer_cannot_be_found(deleted_red, plan):
     absent = dict(RED_ON_BRIDGE, state='absent')
 
-    assert plan(deleted_red, absent) == ['ip link del v-net-0']  # veth-red-br may be somebody else's
-    assert plan(deleted_red, dict(absent, owned=[{'name': 'veth-red-br'}])) == [
+    assert plan(absent) == ['ip link del v-net-0']  # veth-red-br may be somebody else's
+    assert plan(dict(absent, owned=[{'name': 'veth-red-br'}])) == [
         'ip link del veth-red-br', 'ip link del v-net-0']
 
 
-def test_absent_keeps_an_owned_end_paired_with_another_name(fake):
+def test_absent_keeps_an_owned_end_paired_with_another_name(fake, plan):
     fake.setup('netns add red', 'link add veth-red-br type veth peer name other0 netns red')
     absent = dict(RED_ON_BRIDGE, state='absent', owned=[{'name': 'veth-red-br'}])
 
-    assert plan(fake, absent) == ['ip netns del red']
+    assert plan(absent) == ['ip netns del red']
 
 
 # --------------------------------------------------------------------------
@@ -206,24 +179,24 @@ def test_absent_keeps_an_owned_end_paired_with_another_name(fake):
     (['link set v-net-0 up'], True),  # only the kernel's fe80:: address
     (['addr add 192.168.15.5/24 dev v-net-0', 'link set v-net-0 up'], True),
 ])
-def test_a_root_bridge_with_undeclared_addresses_is_refused(fake, setup, taken_over):
+def test_a_root_bridge_with_undeclared_addresses_is_refused(fake, plan, setup, taken_over):
     fake.setup('link add v-net-0 type bridge', *setup)
 
     if taken_over:
-        assert 'ip link add v-net-0 type bridge' not in plan(fake, dict(RED_ON_BRIDGE, owned=[]))
+        assert 'ip link add v-net-0 type bridge' not in plan(dict(RED_ON_BRIDGE, owned=[]))
     else:
-        [error] = refusal(fake, dict(RED_ON_BRIDGE, owned=[]))
+        [error] = refusal(plan, dict(RED_ON_BRIDGE, owned=[]))
         # Without a record of what the caller made (no owned at all), the addresses are made exact instead.
-        assert [c for c in plan(fake, RED_ON_BRIDGE) if c.startswith('ip addr del ') and c.endswith(' dev v-net-0')]
+        assert [c for c in plan(RED_ON_BRIDGE) if c.startswith('ip addr del ') and c.endswith(' dev v-net-0')]
         assert error.startswith("bridges[0].name: 'v-net-0' already exists in the root namespace with ")
         assert error.endswith('; it was not made here: remove it (ip link del v-net-0) or choose another name')
-        assert plan(fake, dict(RED_ON_BRIDGE, owned=[{'name': 'v-net-0'}]))  # owned: taken over
+        assert plan(dict(RED_ON_BRIDGE, owned=[{'name': 'v-net-0'}]))  # owned: taken over
 
 
-def test_a_bridge_inside_a_declared_namespace_is_always_taken_over(fake):
+def test_a_bridge_inside_a_declared_namespace_is_always_taken_over(fake, plan):
     fake.setup('netns add lab', '-n lab link add br0 type bridge', '-n lab addr add 10.99.0.1/24 dev br0')
 
-    assert plan(fake, {'namespaces': [{'name': 'lab'}], 'bridges': [{'name': 'br0', 'namespace': 'lab'}]}) == [
+    assert plan({'namespaces': [{'name': 'lab'}], 'bridges': [{'name': 'br0', 'namespace': 'lab'}]}) == [
         'ip -n lab link set lo up', 'ip -n lab addr del 10.99.0.1/24 dev br0', 'ip -n lab link set br0 up']
 
 
@@ -231,7 +204,7 @@ def test_a_bridge_inside_a_declared_namespace_is_always_taken_over(fake):
 # Stale namespace entries
 # --------------------------------------------------------------------------
 
-def test_a_stale_namespace_is_not_read_and_is_made_again(fake):
+def test_a_stale_namespace_is_not_read_and_is_made_again(fake, plan, converge):
     fake.setup('netns add red', 'netns add blue')
     topology = parse_topology(RED_ON_BRIDGE)
 
@@ -241,16 +214,16 @@ def test_a_stale_namespace_is_not_read_and_is_made_again(fake):
     assert state.namespaces == {'red', 'blue'}
     assert 'red' not in state.links
     assert not [argv for argv in fake.calls if '-n' in argv]
-    commands = converge(fake, RED_ON_BRIDGE, stale={'red'})
+    commands = converge(RED_ON_BRIDGE, stale={'red'})
     assert commands[:3] == ['ip netns del red', 'ip netns add red', 'ip -n red link set lo up']
-    assert plan(fake, RED_ON_BRIDGE) == []
+    assert plan(RED_ON_BRIDGE) == []
 
 
-def test_absent_deletes_a_stale_namespace_without_reading_it(fake):
+def test_absent_deletes_a_stale_namespace_without_reading_it(fake, plan):
     fake.setup('netns add red', 'netns add other')
     fake.calls.clear()
 
-    assert plan(fake, dict(RED_ON_BRIDGE, state='absent'), stale={'red', 'other'}) == ['ip netns del red']
+    assert plan(dict(RED_ON_BRIDGE, state='absent'), stale={'red', 'other'}) == ['ip netns del red']
     assert [argv for argv in fake.calls if '-n' in argv] == []  # absent reads every namespace, but no stale one
 
 
@@ -270,14 +243,14 @@ def test_the_default_check_looks_for_a_mount_on_run_netns(monkeypatch, tmp_path)
 # mac
 # --------------------------------------------------------------------------
 
-def test_mac_is_given_only_when_the_link_is_created(fake):
+def test_mac_is_given_only_when_the_link_is_created(fake, plan, converge):
     args = {'namespaces': [{'name': 'red'}, {'name': 'blue'}, {'name': 'lab'}],
             'bridges': [{'name': 'br0', 'namespace': 'lab', 'mac': '02:00:00:00:01:01'}],
             'veth_pairs': [{'name': 'a', 'namespace': 'red', 'mac': '02:00:00:00:01:02',
                             'peer': {'name': 'b', 'namespace': 'blue', 'mac': '02:00:00:00:01:03'}},
                            {'name': 'c', 'mac': '02:00:00:00:01:04', 'peer': {'name': 'd', 'namespace': 'lab'}}]}
 
-    commands = plan(fake, args)
+    commands = plan(args)
 
     assert [c for c in commands if ' add ' in c and 'netns add' not in c] == [
         'ip -n lab link add br0 address 02:00:00:00:01:01 type bridge',
@@ -285,10 +258,10 @@ def test_mac_is_given_only_when_the_link_is_created(fake):
         'ip link add c address 02:00:00:00:01:04 type veth peer name d netns lab',
     ]
     # Existing links keep whatever address they have (the test double gives 02:00:00:00:xx:xx ones).
-    converge(fake, dict(args, bridges=[{'name': 'br0', 'namespace': 'lab'}],
+    converge(dict(args, bridges=[{'name': 'br0', 'namespace': 'lab'}],
                         veth_pairs=[dict(pair, mac=None, peer=dict(pair['peer'], mac=None))
                                     for pair in args['veth_pairs']]))
-    assert plan(fake, args) == []
+    assert plan(args) == []
 
 
 # --------------------------------------------------------------------------
@@ -296,11 +269,11 @@ def test_mac_is_given_only_when_the_link_is_created(fake):
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize('dst', ['0.0.0.0/0', 'default'])
-def test_a_default_route_declared_either_way_matches_the_kernels(fake, dst):
+def test_a_default_route_declared_either_way_matches_the_kernels(fake, plan, dst):
     # The test double's machine has "default via 10.0.2.2"; the kernel always prints "default".
     fake.setup('-6 route add default via fe80::1 dev eth0')
 
-    assert plan(fake, {'routes': [{'dst': dst, 'via': '10.0.2.2'}]}) == []
-    assert plan(fake, {'routes': [{'dst': '::/0' if dst != 'default' else dst, 'via': 'fe80::1', 'dev': 'eth0'}]}) \
+    assert plan({'routes': [{'dst': dst, 'via': '10.0.2.2'}]}) == []
+    assert plan({'routes': [{'dst': '::/0' if dst != 'default' else dst, 'via': 'fe80::1', 'dev': 'eth0'}]}) \
         == []
-    assert plan(fake, {'routes': [{'dst': dst, 'via': '10.0.2.3'}]}) == ['ip route replace default via 10.0.2.3']
+    assert plan({'routes': [{'dst': dst, 'via': '10.0.2.3'}]}) == ['ip route replace default via 10.0.2.3']

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Unit tests of cka.lab.ip_topology, run against the iproute2 test double (fake_iproute)."""
+"""Unit tests of module_utils/topology.py (the lab engine's topology: parsing, reading, planning), its plans
+run against the iproute2 test double (fake_iproute) by the fixtures of conftest.py."""
 
 import copy
 
@@ -9,7 +10,14 @@ import pytest
 
 import fake_iproute
 
-from ansible_collections.cka.lab.plugins.module_utils import topology
+from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import IFNAME_RULE, LINK_NAME_RULE, NETNS_RULE
+from ansible_collections.cka.lab.plugins.module_utils.topology import (
+    IpCommandError,
+    TopologyError,
+    command_string,
+    parse_topology,
+    read_state,
+)
 from fake_iproute import FakeIproute
 
 
@@ -119,18 +127,17 @@ def with_args(base, **changes):
     return args
 
 
-@pytest.fixture(autouse=True)
-def netns_mounts(fake, monkeypatch):
-    """The module asks the file system whether /run/netns/NAME is a mount point;
-    here every namespace of the test double is."""
-    monkeypatch.setattr(topology, 'netns_mounted', lambda name: name in fake.netns)
+def refusal(run, *args):
+    """The errors of the TopologyError that run(*args) raises."""
+    with pytest.raises(TopologyError) as caught:
+        run(*args)
+    return caught.value.errors
 
 
 @pytest.fixture
-def lesson(fake, run_module):
+def lesson(fake, converge):
     """The lesson-202 topology already converged."""
-    assert run_module(LESSON_202)['changed'] is True
-    fake.mutations.clear()
+    assert converge(LESSON_202) == LESSON_202_COMMANDS
     return fake
 
 
@@ -138,11 +145,10 @@ def lesson(fake, run_module):
 # Creating, and converging again
 # --------------------------------------------------------------------------
 
-def test_creates_lesson_202_from_nothing(fake, run_module):
-    result = run_module(LESSON_202)
+def test_creates_lesson_202_from_nothing(fake, converge):
+    commands = converge(LESSON_202)
 
-    assert result == {'changed': True, 'commands': LESSON_202_COMMANDS}
-    assert fake.mutations == LESSON_202_COMMANDS
+    assert commands == LESSON_202_COMMANDS
     state = fake.snapshot()
     assert state['blue'] == {
         'links': {
@@ -163,27 +169,24 @@ def test_creates_lesson_202_from_nothing(fake, run_module):
     assert root['eth0'] == HOST_ONLY[None]['links']['eth0']
 
 
-def test_second_run_changes_nothing(lesson, run_module):
-    assert run_module(LESSON_202) == {'changed': False, 'commands': []}
-    assert lesson.mutations == []
+def test_second_run_changes_nothing(lesson, converge):
+    assert converge(LESSON_202) == []
 
 
-def test_reads_with_json_and_runs_argv_lists_in_the_c_locale(fake, run_module):
-    run_module(FIRST_STAGE)
+def test_reads_with_json_before_planning_and_plans_argv_lists(fake, converge):
+    converge(FIRST_STAGE)
 
-    calls = run_module.run_command_calls
-    assert calls[0] == (['/usr/sbin/ip', '-j', 'netns', 'list'], {'environ_update': {'LC_ALL': 'C'}})
-    assert all(isinstance(args, list) and args[0] == '/usr/sbin/ip' for args, _kwargs in calls)
-    assert all(kwargs == {'environ_update': {'LC_ALL': 'C'}} for _args, kwargs in calls)
-    reads = [args[1:] for args, _kwargs in calls][:4]
-    assert reads == [['-j', 'netns', 'list'], ['-j', '-d', 'addr', 'show'], ['-j', 'route', 'show'],
-                     ['netns', 'add', 'red']]
+    # Namespaces, then the root namespace's links and routes; red and blue do not exist yet.
+    assert fake.calls[:4] == [['ip', '-j', 'netns', 'list'], ['ip', '-j', '-d', 'addr', 'show'],
+                              ['ip', '-j', 'route', 'show'], ['ip', 'netns', 'add', 'red']]
+    # Each command an argv list naming `ip` (the engine puts the binary's path in), no shell.
+    assert all(isinstance(argv, list) and argv[0] == 'ip' for argv in fake.calls)
 
 
-def test_first_stage_joins_two_namespaces_directly(fake, run_module):
-    result = run_module(FIRST_STAGE)
+def test_first_stage_joins_two_namespaces_directly(fake, converge):
+    commands = converge(FIRST_STAGE)
 
-    assert result == {'changed': True, 'commands': [
+    assert commands == [
         'ip netns add red',
         'ip netns add blue',
         'ip -n red link set lo up',
@@ -193,63 +196,62 @@ def test_first_stage_joins_two_namespaces_directly(fake, run_module):
         'ip -n blue addr add 192.168.15.2/24 dev veth-blue',
         'ip -n red link set veth-red up',
         'ip -n blue link set veth-blue up',
-    ]}
+    ]
     state = fake.snapshot()
     assert state['red']['links']['veth-red'] == link('veth', ['192.168.15.1/24'], peer='blue/veth-blue')
     assert state['blue']['links']['veth-blue'] == link('veth', ['192.168.15.2/24'], peer='red/veth-red')
     assert state[None] == HOST_ONLY[None]
-    assert run_module(FIRST_STAGE) == {'changed': False, 'commands': []}
+    assert converge(FIRST_STAGE) == []
 
 
 @pytest.mark.parametrize('namespace', [None, 'red'])
-def test_pair_with_both_ends_in_one_namespace(fake, run_module, namespace):
+def test_pair_with_both_ends_in_one_namespace(fake, converge, namespace):
     # iproute2 names the peer ("link") instead of giving its index here.
     args = {'namespaces': [{'name': 'red'}],
             'veth_pairs': [{'name': 'veth-a', 'namespace': namespace, 'addresses': ['10.5.0.1/30'],
                             'peer': {'name': 'veth-b', 'namespace': namespace, 'addresses': ['10.6.0.1/30']}}]}
     netns = [] if namespace is None else ['netns', namespace]
 
-    result = run_module(args)
+    commands = converge(args)
 
     assert ' '.join(['ip', 'link', 'add', 'veth-a'] + netns + ['type', 'veth', 'peer', 'name', 'veth-b'] + netns) \
-        in result['commands']
+        in commands
     assert fake.snapshot()[namespace]['links']['veth-a']['peer'] == '%s/veth-b' % (namespace or 'root')
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
-def test_pairs_between_namespaces_are_told_apart_by_netnsid(fake, run_module):
+def test_pairs_between_namespaces_are_told_apart_by_netnsid(fake, converge):
     # Every end below gets ifindex 2 in its namespace and points at ifindex 2:
     # only link_netnsid tells which namespace the peer is in.
     args = with_args(FIRST_STAGE, namespaces=[{'name': n} for n in ('red', 'blue', 'orange', 'purple')])
     args['veth_pairs'].append({'name': 'veth-orange', 'namespace': 'orange', 'addresses': ['192.168.16.1/24'],
                                'peer': {'name': 'veth-purple', 'namespace': 'purple',
                                         'addresses': ['192.168.16.2/24']}})
-    run_module(args)
-    fake.mutations.clear()
+    converge(args)
 
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
-def test_ipv6_addresses_and_routes(fake, run_module):
+def test_ipv6_addresses_and_routes(fake, converge):
     args = copy.deepcopy(FIRST_STAGE)
     args['veth_pairs'][0]['addresses'].append('fd00:15::1/64')
     args['veth_pairs'][0]['peer']['addresses'].append('fd00:15::2/64')
     args['routes'] = [{'namespace': 'blue', 'dst': 'fd00:99::/64', 'via': 'fd00:15::1'}]
 
-    result = run_module(args)
+    commands = converge(args)
 
-    assert result['commands'][-1] == 'ip -n blue -6 route add fd00:99::/64 via fd00:15::1'
+    assert commands[-1] == 'ip -n blue -6 route add fd00:99::/64 via fd00:15::1'
     assert fake.snapshot()['blue']['routes'] == [
         '192.168.15.0/24 dev veth-blue', 'fd00:15::/64 dev veth-blue', 'fd00:99::/64 via fd00:15::1 dev veth-blue']
     # The kernel added fe80:: addresses when the links came up: left alone.
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
 # --------------------------------------------------------------------------
 # Updating and repairing
 # --------------------------------------------------------------------------
 
-def test_updates_address_route_gateway_and_masters(lesson, run_module):
+def test_updates_address_route_gateway_and_masters(lesson, converge):
     args = copy.deepcopy(LESSON_202)
     args['bridges'].append({'name': 'v-net-1'})
     args['veth_pairs'][0]['addresses'] = ['192.168.15.11/24']
@@ -257,9 +259,9 @@ def test_updates_address_route_gateway_and_masters(lesson, run_module):
     args['veth_pairs'][3]['peer']['master'] = None
     args['routes'][0]['via'] = '192.168.15.6'
 
-    result = run_module(args)
+    commands = converge(args)
 
-    assert result == {'changed': True, 'commands': [
+    assert commands == [
         'ip link add v-net-1 type bridge',
         'ip link set veth-orange-br master v-net-1',
         'ip link set veth-purple-br nomaster',
@@ -267,24 +269,23 @@ def test_updates_address_route_gateway_and_masters(lesson, run_module):
         'ip -n red addr add 192.168.15.11/24 dev veth-red',
         'ip link set v-net-1 up',
         'ip -n blue route replace 192.168.1.0/24 via 192.168.15.6',
-    ]}
-    assert lesson.mutations == result['commands']
+    ]
     state = lesson.snapshot()
     assert state['red']['links']['veth-red']['addresses'] == ['192.168.15.11/24']
     assert state[None]['links']['veth-orange-br']['master'] == 'v-net-1'
     assert state[None]['links']['veth-purple-br']['master'] is None
     assert '192.168.1.0/24 via 192.168.15.6 dev veth-blue' in state['blue']['routes']
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
-def test_routes_survive_a_change_of_the_address_they_depend_on(lesson, run_module):
+def test_routes_survive_a_change_of_the_address_they_depend_on(lesson, converge):
     # Deleting blue's only address makes the kernel drop blue's routes.
     args = copy.deepcopy(LESSON_202)
     args['veth_pairs'][1]['addresses'] = ['192.168.15.12/24']
 
-    result = run_module(args)
+    commands = converge(args)
 
-    assert result['commands'] == [
+    assert commands == [
         'ip -n blue addr del 192.168.15.2/24 dev veth-blue',
         'ip -n blue addr add 192.168.15.12/24 dev veth-blue',
         'ip -n blue route replace 192.168.1.0/24 via 192.168.15.5',
@@ -295,33 +296,33 @@ def test_routes_survive_a_change_of_the_address_they_depend_on(lesson, run_modul
         '192.168.1.0/24 via 192.168.15.5 dev veth-blue',
         '192.168.15.0/24 dev veth-blue',
     ]
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
-def test_removing_a_primary_address_keeps_the_declared_secondary(fake, run_module):
+def test_removing_a_primary_address_keeps_the_declared_secondary(fake, converge):
     args = copy.deepcopy(FIRST_STAGE)
     args['veth_pairs'][0]['addresses'] = ['192.168.15.1/24', '192.168.15.7/24']
-    run_module(args)
+    converge(args)
     args['veth_pairs'][0]['addresses'] = ['192.168.15.7/24']
 
-    result = run_module(args)
+    commands = converge(args)
 
-    assert result['commands'] == [
+    assert commands == [
         'ip -n red addr del 192.168.15.7/24 dev veth-red',
         'ip -n red addr del 192.168.15.1/24 dev veth-red',
         'ip -n red addr add 192.168.15.7/24 dev veth-red',
     ]
     assert fake.snapshot()['red']['links']['veth-red']['addresses'] == ['192.168.15.7/24']
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
-def test_repairs_a_pair_with_one_end_missing(fake, run_module):
+def test_repairs_a_pair_with_one_end_missing(fake, converge):
     # Interrupted run: veth-red exists in red, but its peer is not veth-red-br.
     fake.setup('netns add red', 'link add veth-red netns red type veth peer name veth0')
 
-    result = run_module(RED_ON_BRIDGE)
+    commands = converge(RED_ON_BRIDGE)
 
-    assert result['commands'] == [
+    assert commands == [
         'ip -n red link set lo up',
         'ip link add v-net-0 type bridge',
         'ip -n red link del veth-red',
@@ -331,17 +332,17 @@ def test_repairs_a_pair_with_one_end_missing(fake, run_module):
     root = fake.snapshot()[None]['links']
     assert 'veth0' not in root
     assert root['veth-red-br'] == link('veth', master='v-net-0', peer='red/veth-red')
-    assert run_module(RED_ON_BRIDGE) == {'changed': False, 'commands': []}
+    assert converge(RED_ON_BRIDGE) == []
 
 
-def test_repairs_a_pair_left_in_the_root_namespace(fake, run_module):
+def test_repairs_a_pair_left_in_the_root_namespace(fake, converge):
     # Interrupted run: the pair was made in the root namespace and veth-red
     # was never moved into red.
     fake.setup('netns add red', 'link add veth-red type veth peer name veth-red-br')
 
-    result = run_module(RED_ON_BRIDGE)
+    commands = converge(RED_ON_BRIDGE)
 
-    assert result['commands'] == [
+    assert commands == [
         'ip -n red link set lo up',
         'ip link add v-net-0 type bridge',
         'ip link del veth-red',  # the stray end; takes veth-red-br, its peer, along
@@ -353,19 +354,19 @@ def test_repairs_a_pair_left_in_the_root_namespace(fake, run_module):
     assert state['red']['links']['veth-red'] == link('veth', ['192.168.15.1/24'], peer='root/veth-red-br')
 
 
-def test_leaves_an_unrelated_root_veth_of_the_same_name_alone(fake, run_module):
+def test_leaves_an_unrelated_root_veth_of_the_same_name_alone(fake, converge):
     # veth-red in the root namespace pairs with tmp0, not with veth-red-br: it is
     # somebody else's, and the declared veth-red lives in namespace red anyway.
     fake.setup('netns add red', 'link add veth-red type veth peer name tmp0')
 
-    result = run_module(RED_ON_BRIDGE)
+    commands = converge(RED_ON_BRIDGE)
 
-    assert 'ip link del veth-red' not in result['commands']
+    assert 'ip link del veth-red' not in commands
     assert {'veth-red', 'tmp0', 'veth-red-br'} <= set(fake.snapshot()[None]['links'])
     assert 'veth-red' in fake.snapshot()['red']['links']
 
 
-def test_never_deletes_the_root_interface_a_namespace_end_is_named_after(fake, run_module):
+def test_never_deletes_the_root_interface_a_namespace_end_is_named_after(fake, converge):
     # A lab machine's eth0 is a veth whose peer is on the host, in a namespace
     # with no name here. A LAN host namespace whose end is also called eth0
     # must leave it alone: it is the link Ansible reaches the machine through.
@@ -375,11 +376,11 @@ def test_never_deletes_the_root_interface_a_namespace_end_is_named_after(fake, r
             'veth_pairs': [{'name': 'lan0', 'addresses': ['192.168.1.2/24'],
                             'peer': {'name': 'eth0', 'namespace': 'lan-host', 'addresses': ['192.168.1.3/24']}}]}
 
-    result = run_module(args)
+    commands = converge(args)
 
-    assert not [c for c in result['commands'] if 'del' in c]
+    assert not [c for c in commands if 'del' in c]
     assert 'eth0' in fake.snapshot()[None]['links']
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
 @pytest.mark.parametrize('args, path', [
@@ -387,44 +388,42 @@ def test_never_deletes_the_root_interface_a_namespace_end_is_named_after(fake, r
     ({'namespaces': [{'name': 'red'}],
       'veth_pairs': [{'name': 'veth-red', 'namespace': 'red', 'peer': {'name': 'eth0'}}]}, 'veth_pairs[0].peer.name'),
 ])
-def test_refuses_to_take_over_a_root_interface_it_does_not_own(fake, run_module, args, path):
+def test_refuses_to_take_over_a_root_interface_it_does_not_own(fake, converge, args, path):
     fake.setup('link del eth0', 'link add eth0 type dummy')
 
-    result = run_module(args)
+    [error] = refusal(converge, args)
 
-    assert result['failed'] is True
-    assert result['msg'].startswith('Refused: %s: ' % path)
-    assert fake.mutations == []
+    assert error.startswith("%s: 'eth0' already exists in the root namespace " % path)
 
 
-def test_repairs_crossed_pairs(fake, run_module):
+def test_repairs_crossed_pairs(fake, converge):
     fake.setup('netns add red', 'netns add blue',
                'link add veth-red netns red type veth peer name veth-blue-br',
                'link add veth-blue netns blue type veth peer name veth-red-br')
     args = with_args(LESSON_202, namespaces=[{'name': 'red'}, {'name': 'blue'}], routes=[],
                      veth_pairs=LESSON_202['veth_pairs'][:2])
 
-    result = run_module(args)
+    commands = converge(args)
 
-    assert [c for c in result['commands'] if ' del ' in c or ' add veth' in c] == [
+    assert [c for c in commands if ' del ' in c or ' add veth' in c] == [
         'ip -n red link del veth-red',  # takes veth-blue-br along
         'ip link del veth-red-br',  # takes veth-blue along
         'ip link add veth-red netns red type veth peer name veth-red-br',
         'ip link add veth-blue netns blue type veth peer name veth-blue-br',
     ]
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
-def test_bridge_inside_a_namespace(fake, run_module):
+def test_bridge_inside_a_namespace(fake, converge):
     args = {'namespaces': [{'name': 'lab'}],
             'bridges': [{'name': 'br0', 'namespace': 'lab', 'addresses': ['10.30.0.1/24']}],
             'veth_pairs': [{'name': 'veth-host', 'addresses': ['10.30.0.2/24'],
                             'peer': {'name': 'veth-host-br', 'namespace': 'lab', 'master': 'br0'}}],
             'routes': [{'namespace': 'lab', 'dst': 'default', 'via': '10.30.0.2', 'dev': 'br0', 'metric': 10}]}
 
-    result = run_module(args)
+    commands = converge(args)
 
-    assert result['commands'] == [
+    assert commands == [
         'ip netns add lab',
         'ip -n lab link set lo up',
         'ip -n lab link add br0 type bridge',
@@ -438,16 +437,16 @@ def test_bridge_inside_a_namespace(fake, run_module):
         'ip -n lab route add default via 10.30.0.2 dev br0 metric 10',
     ]
     assert fake.snapshot()['lab']['routes'] == ['default via 10.30.0.2 dev br0 metric 10', '10.30.0.0/24 dev br0']
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
 
 
-def test_replaces_a_link_of_another_kind_named_like_a_bridge_in_its_namespace(fake, run_module):
+def test_replaces_a_link_of_another_kind_named_like_a_bridge_in_its_namespace(fake, converge):
     fake.setup('netns add lab', 'link add v-net-0 netns lab type dummy')
 
-    result = run_module({'namespaces': [{'name': 'lab'}], 'bridges': [{'name': 'v-net-0', 'namespace': 'lab'}]})
+    commands = converge({'namespaces': [{'name': 'lab'}], 'bridges': [{'name': 'v-net-0', 'namespace': 'lab'}]})
 
-    assert result['commands'] == ['ip -n lab link set lo up', 'ip -n lab link del v-net-0',
-                                  'ip -n lab link add v-net-0 type bridge', 'ip -n lab link set v-net-0 up']
+    assert commands == ['ip -n lab link set lo up', 'ip -n lab link del v-net-0',
+                        'ip -n lab link add v-net-0 type bridge', 'ip -n lab link set v-net-0 up']
     assert fake.snapshot()['lab']['links']['v-net-0']['kind'] == 'bridge'
 
 
@@ -473,20 +472,19 @@ LESSON_202_ABSENT_COMMANDS = [
 ]
 
 
-def test_absent_removes_everything_declared(lesson, run_module):
-    result = run_module(with_args(LESSON_202, state='absent'))
+def test_absent_removes_everything_declared(lesson, converge):
+    commands = converge(with_args(LESSON_202, state='absent'))
 
-    assert result == {'changed': True, 'commands': LESSON_202_ABSENT_COMMANDS}
-    assert lesson.mutations == LESSON_202_ABSENT_COMMANDS
+    assert commands == LESSON_202_ABSENT_COMMANDS
     assert lesson.snapshot() == HOST_ONLY
 
 
-def test_absent_from_a_partial_state(lesson, run_module):
+def test_absent_from_a_partial_state(lesson, converge):
     lesson.setup('netns del orange', 'link del veth-blue-br', 'link del veth-lan-br')
 
-    result = run_module(with_args(LESSON_202, state='absent'))
+    commands = converge(with_args(LESSON_202, state='absent'))
 
-    assert result['commands'] == [
+    assert commands == [
         'ip -n red link del veth-red',
         'ip -n purple link del veth-purple',
         'ip link del v-net-0',
@@ -498,15 +496,13 @@ def test_absent_from_a_partial_state(lesson, run_module):
     assert lesson.snapshot() == HOST_ONLY
 
 
-def test_absent_is_idempotent(lesson, run_module):
-    run_module(with_args(LESSON_202, state='absent'))
-    lesson.mutations.clear()
+def test_absent_is_idempotent(lesson, converge):
+    converge(with_args(LESSON_202, state='absent'))
 
-    assert run_module(with_args(LESSON_202, state='absent')) == {'changed': False, 'commands': []}
-    assert lesson.mutations == []
+    assert converge(with_args(LESSON_202, state='absent')) == []
 
 
-def test_absent_keeps_an_end_of_the_same_name_that_belongs_to_another_pair(fake, run_module):
+def test_absent_keeps_an_end_of_the_same_name_that_belongs_to_another_pair(fake, converge):
     # The first stage's cable veth-red<->veth-blue shares the name veth-red with the
     # bridged pair veth-red<->veth-red-br; removing the bridged pair leaves the cable.
     fake.setup('netns add red', 'netns add blue',
@@ -515,19 +511,19 @@ def test_absent_keeps_an_end_of_the_same_name_that_belongs_to_another_pair(fake,
                'veth_pairs': [{'name': 'veth-red', 'namespace': 'red', 'peer': {'name': 'veth-red-br'}}],
                'state': 'absent'}
 
-    assert run_module(dict(bridged, namespaces=[])) == {'changed': False, 'commands': []}
+    assert converge(dict(bridged, namespaces=[])) == []
     assert 'veth-red' in fake.snapshot()['red']['links']
 
 
-def test_absent_on_an_empty_machine(fake, run_module):
-    assert run_module(with_args(LESSON_202, state='absent')) == {'changed': False, 'commands': []}
+def test_absent_on_an_empty_machine(fake, converge):
+    assert converge(with_args(LESSON_202, state='absent')) == []
 
 
 # --------------------------------------------------------------------------
-# Things the module does not declare
+# Things the topology does not declare
 # --------------------------------------------------------------------------
 
-def test_undeclared_objects_are_never_touched(lesson, run_module):
+def test_undeclared_objects_are_never_touched(lesson, converge):
     lesson.setup(
         # Root namespace: look-alike names, an extra link with an address, an extra route.
         'link add veth-red-br2 type veth peer name veth-red2',
@@ -539,10 +535,10 @@ def test_undeclared_objects_are_never_touched(lesson, run_module):
                  '-n blue link set extra1 up', '-n blue route add 10.11.0.0/16 via 10.8.0.254')
     before = lesson.snapshot()
 
-    assert run_module(LESSON_202) == {'changed': False, 'commands': []}
+    assert converge(LESSON_202) == []
     assert lesson.snapshot() == before
 
-    run_module(with_args(LESSON_202, state='absent'))
+    converge(with_args(LESSON_202, state='absent'))
     root = lesson.snapshot()[None]
     assert set(root['links']) == {'lo', 'eth0', 'veth-red-br2', 'veth-red2', 'v-net-00', 'extra0'}
     assert root['links']['extra0'] == link('dummy', ['10.9.0.1/24'])
@@ -550,164 +546,97 @@ def test_undeclared_objects_are_never_touched(lesson, run_module):
                               '10.10.0.0/16 via 10.9.0.254 dev extra0']
 
 
-def test_addresses_on_declared_links_are_exact(lesson, run_module):
+def test_addresses_on_declared_links_are_exact(lesson, converge):
     lesson.setup('-n red addr add 192.168.15.99/24 dev veth-red', 'addr add 10.7.0.1/24 dev veth-red-br')
 
-    result = run_module(LESSON_202)
+    commands = converge(LESSON_202)
 
-    assert result['commands'] == ['ip -n red addr del 192.168.15.99/24 dev veth-red',
-                                  'ip addr del 10.7.0.1/24 dev veth-red-br']
+    assert commands == ['ip -n red addr del 192.168.15.99/24 dev veth-red', 'ip addr del 10.7.0.1/24 dev veth-red-br']
 
 
-def test_routes_that_are_not_declared_stay(lesson, run_module):
+def test_routes_that_are_not_declared_stay(lesson, converge):
     lesson.setup('-n blue route add 10.12.0.0/16 via 192.168.15.1')
     args = with_args(LESSON_202, routes=LESSON_202['routes'][1:])
 
-    assert run_module(args) == {'changed': False, 'commands': []}
+    assert converge(args) == []
     assert '10.12.0.0/16 via 192.168.15.1 dev veth-blue' in lesson.snapshot()['blue']['routes']
     assert '192.168.1.0/24 via 192.168.15.5 dev veth-blue' in lesson.snapshot()['blue']['routes']
 
 
 # --------------------------------------------------------------------------
-# Check mode and diff
+# The planner's model of the kernel
 # --------------------------------------------------------------------------
 
-def test_check_mode_reports_the_change_and_changes_nothing(fake, run_module):
-    result = run_module(LESSON_202, check_mode=True)
-
-    assert result == {'changed': True, 'commands': LESSON_202_COMMANDS}
-    assert fake.mutations == []
-    assert fake.snapshot() == HOST_ONLY
-
-
-def test_check_mode_on_a_converged_topology(lesson, run_module):
-    assert run_module(LESSON_202, check_mode=True) == {'changed': False, 'commands': []}
-    assert run_module(with_args(LESSON_202, state='absent'), check_mode=True)['commands'] == \
-        LESSON_202_ABSENT_COMMANDS
-    assert lesson.mutations == []
-
-
 @pytest.mark.parametrize('setup', [
-    (),
-    ('netns add red', 'link add veth-red type veth peer name veth-red-br'),
-    ('netns add red', 'netns add blue', 'link add veth-red netns red type veth peer name veth-blue-br',
-     'link add veth-blue netns blue type veth peer name veth-red-br'),
+    pytest.param(('netns add red', 'link add veth-red type veth peer name veth-red-br'), id='pair left in root'),
+    pytest.param(('netns add red', 'netns add blue', 'link add veth-red netns red type veth peer name veth-blue-br',
+                  'link add veth-blue netns blue type veth peer name veth-red-br'), id='crossed pairs'),
 ])
-def test_check_mode_predicts_the_commands_of_the_real_run(fake, run_module, setup):
+def test_every_planned_command_runs_from_a_partial_state(fake, converge, plan, setup):
+    # The planner follows the side effects of its own commands (a deleted end takes its peer
+    # along): a command planned for a link already gone would fail against the test double.
     fake.setup(*setup)
 
-    predicted = run_module(LESSON_202, check_mode=True)
-    done = run_module(LESSON_202)
+    converge(LESSON_202)
 
-    assert predicted == done
-    assert fake.mutations == done['commands']
-
-
-def test_diff_of_a_creation(fake, run_module):
-    result = run_module(FIRST_STAGE, diff=True)
-
-    assert result['diff'] == {
-        'before': {'namespaces': [], 'links': [], 'routes': []},
-        'after': {
-            'namespaces': ['red', 'blue'],
-            'links': [
-                {'namespace': 'red', 'name': 'veth-red', 'kind': 'veth', 'master': None,
-                 'addresses': ['192.168.15.1/24'], 'up': True, 'peer': {'namespace': 'blue', 'name': 'veth-blue'}},
-                {'namespace': 'blue', 'name': 'veth-blue', 'kind': 'veth', 'master': None,
-                 'addresses': ['192.168.15.2/24'], 'up': True, 'peer': {'namespace': 'red', 'name': 'veth-red'}},
-            ],
-            'routes': [],
-        },
-    }
-    again = run_module(FIRST_STAGE, diff=True)
-    assert again['diff']['before'] == again['diff']['after'] == result['diff']['after']
-
-
-def test_diff_of_an_update_in_check_mode(lesson, run_module):
-    args = copy.deepcopy(LESSON_202)
-    args['veth_pairs'][1]['addresses'] = ['192.168.15.12/24']
-    args['routes'] = args['routes'][:1]
-    args['routes'][0]['metric'] = 100
-
-    diff = run_module(args, check_mode=True, diff=True)['diff']
-
-    blue_before = [lk for lk in diff['before']['links'] if lk['name'] == 'veth-blue']
-    blue_after = [lk for lk in diff['after']['links'] if lk['name'] == 'veth-blue']
-    assert blue_before == [{'namespace': 'blue', 'name': 'veth-blue', 'kind': 'veth', 'master': None,
-                            'addresses': ['192.168.15.2/24'], 'up': True,
-                            'peer': {'namespace': None, 'name': 'veth-blue-br'}}]
-    assert blue_after == [dict(blue_before[0], addresses=['192.168.15.12/24'])]
-    assert diff['before']['routes'] == []
-    assert diff['after']['routes'] == [
-        {'namespace': 'blue', 'dst': '192.168.1.0/24', 'via': '192.168.15.5', 'dev': 'veth-blue', 'metric': 100}]
-
-
-def test_diff_of_a_removal(lesson, run_module):
-    diff = run_module(with_args(FIRST_STAGE, state='absent', namespaces=[{'name': 'red'}], veth_pairs=[]),
-                      diff=True)['diff']
-
-    assert diff == {'before': {'namespaces': ['red'], 'links': [], 'routes': []},
-                    'after': {'namespaces': [], 'links': [], 'routes': []}}
+    assert plan(LESSON_202) == []
+    assert fake.snapshot()[None]['links']['veth-red-br']['peer'] == 'red/veth-red'
 
 
 # --------------------------------------------------------------------------
 # Failures
 # --------------------------------------------------------------------------
 
-def test_a_failing_ip_command_is_reported_with_what_already_ran(fake, run_module, monkeypatch):
+def test_a_failing_read_is_reported_with_its_command_and_error(fake, monkeypatch):
     def refuse(*args):
-        raise fake_iproute.IpError(2, 'Error: Nexthop has invalid gateway.')
-    monkeypatch.setattr(fake, '_route_change', refuse)
-    args = {'bridges': [{'name': 'br0', 'addresses': ['172.31.0.2/24']}],
-            'routes': [{'dst': '10.20.0.0/16', 'via': '172.31.0.1'}]}
+        raise fake_iproute.IpError(1, 'Error: something broke.')
+    monkeypatch.setattr(fake, '_show_routes', refuse)
 
-    result = run_module(args)
+    with pytest.raises(IpCommandError) as caught:
+        read_state(fake, parse_topology(FIRST_STAGE))
 
-    assert result == {
-        'failed': True,
-        'changed': True,
-        'msg': 'ip route add 10.20.0.0/16 via 172.31.0.1 failed with rc 2: Error: Nexthop has invalid gateway.',
-        'cmd': 'ip route add 10.20.0.0/16 via 172.31.0.1',
-        'rc': 2,
-        'stdout': '',
-        'stderr': 'Error: Nexthop has invalid gateway.\n',
-        'commands': ['ip link add br0 type bridge', 'ip addr add 172.31.0.2/24 dev br0', 'ip link set br0 up'],
-    }
+    assert str(caught.value) == 'ip -j route show failed with rc 1: Error: something broke.'
+    assert (caught.value.rc, caught.value.stderr) == (1, 'Error: something broke.\n')
 
 
-def test_a_failing_read_is_reported(fake, run_module, monkeypatch):
+def test_an_unreadable_read_is_reported(fake, monkeypatch):
     monkeypatch.setattr(fake, '_show_netns', lambda viewer: 'not json')
 
-    result = run_module(FIRST_STAGE)
+    with pytest.raises(IpCommandError) as caught:
+        read_state(fake, parse_topology(FIRST_STAGE))
 
-    assert result['failed'] is True
-    assert result['cmd'] == 'ip -j netns list'
-    assert result['commands'] == []
-    assert 'cannot parse the JSON output' in result['msg']
-
-
-IFNAME_RULE = "Linux interface names are 1-15 characters without '/', ':' or whitespace (and not '.', '..' or 'lo')"
-NETNS_RULE = "namespace names are 1-255 characters without '/' or whitespace, and not '.' or '..'"
+    assert command_string(caught.value.argv) == 'ip -j netns list'
+    assert 'cannot parse the JSON output' in str(caught.value)
 
 
 @pytest.mark.parametrize('args, errors', [
     pytest.param(
-        {'bridges': [{'name': 'a-very-long-bridge-name'}]},
-        ["bridges[0].name: 'a-very-long-bridge-name' is 23 characters; " + IFNAME_RULE],
+        {'bridges': [{'name': 'a-very-long-bridge-name'}, {'name': 'fifteen-chars-0'}]},
+        ["bridges[0].name: 'a-very-long-bridge-name' is not a valid link name; " + LINK_NAME_RULE],
         id='interface name too long'),
     pytest.param(
-        {'veth_pairs': [{'name': 'veth:0', 'peer': {'name': 'a b'}}], 'bridges': [{'name': '..'}, {'name': 'lo'}]},
-        ["bridges[0].name: '..' is not allowed; " + IFNAME_RULE,
-         "bridges[1].name: 'lo' is the loopback link every namespace already has; " + IFNAME_RULE,
-         "veth_pairs[0].name: 'veth:0' contains '/', ':' or whitespace; " + IFNAME_RULE,
-         "veth_pairs[0].peer.name: 'a b' contains '/', ':' or whitespace; " + IFNAME_RULE],
+        {'veth_pairs': [{'name': 'veth:0', 'peer': {'name': 'a b'}}],
+         'bridges': [{'name': '..'}, {'name': 'lo'}, {'name': 'br\u00fccke'}, {'name': 'lo0'}]},
+        ["bridges[0].name: '..' is not a valid link name; " + LINK_NAME_RULE,
+         "bridges[1].name: 'lo' is not a valid link name; " + LINK_NAME_RULE,
+         "bridges[2].name: 'br\u00fccke' is not a valid link name; " + LINK_NAME_RULE,
+         "veth_pairs[0].name: 'veth:0' is not a valid link name; " + LINK_NAME_RULE,
+         "veth_pairs[0].peer.name: 'a b' is not a valid link name; " + LINK_NAME_RULE],
         id='interface name characters'),
     pytest.param(
-        {'namespaces': [{'name': 'a/b'}, {'name': '.'}, {'name': 'x y'}, {'name': 'n' * 256}]},
+        {'routes': [{'dst': '10.0.0.0/8', 'dev': 'lo'}, {'dst': '10.1.0.0/16', 'dev': 'a b'},
+                    {'dst': '10.2.0.0/16', 'dev': 'x' * 16}]},
+        ["routes[1].dev: 'a b' is not a valid interface name; " + IFNAME_RULE,
+         "routes[2].dev: '%s' is not a valid interface name; %s" % ('x' * 16, IFNAME_RULE)],
+        id='a route may go out by lo'),
+    pytest.param(
+        {'namespaces': [{'name': 'a/b'}, {'name': '.'}, {'name': 'x y'}, {'name': 'n' * 65}, {'name': 'n' * 64},
+                        {'name': '-red'}]},
         ["namespaces[0].name: 'a/b' is not a valid namespace name; " + NETNS_RULE,
          "namespaces[1].name: '.' is not a valid namespace name; " + NETNS_RULE,
          "namespaces[2].name: 'x y' is not a valid namespace name; " + NETNS_RULE,
-         "namespaces[3].name: '%s' is 256 characters; %s" % ('n' * 256, NETNS_RULE)],
+         "namespaces[3].name: '%s' is not a valid namespace name; %s" % ('n' * 65, NETNS_RULE),
+         "namespaces[5].name: '-red' is not a valid namespace name; " + NETNS_RULE],
         id='namespace names'),
     pytest.param(
         {'namespaces': [{'name': 'red'}, {'name': 'blue'}, {'name': 'red'}]},
@@ -798,21 +727,8 @@ NETNS_RULE = "namespace names are 1-255 characters without '/' or whitespace, an
          "routes[1].dev: 'eth0' is not a link declared in namespace 'blue' (declared there: veth-blue)"],
         id='route in a declared namespace'),
 ])
-def test_validation_names_every_problem_and_runs_nothing(fake, run_module, args, errors):
-    result = run_module(args)
-
-    assert result['failed'] is True
-    assert result['errors'] == errors
-    assert result['msg'] == 'Invalid topology: ' + '; '.join(errors)
-    assert fake.calls == []
-
-
-def test_argument_spec_rejects_unknown_options(fake, run_module):
-    result = run_module({'bridges': [{'name': 'br0', 'colour': 'red'}]})
-
-    assert result['failed'] is True
-    assert 'colour' in result['msg']
-    assert fake.calls == []
+def test_validation_names_every_problem(args, errors):
+    assert refusal(parse_topology, args) == errors
 
 
 # --------------------------------------------------------------------------
@@ -839,20 +755,18 @@ def test_fake_models_the_kernel_side_effects():
     assert fake.mutations == ['ip route add 10.2.0.0/16 via 10.1.0.2', 'ip link del d']
 
 
-def test_refuses_a_root_route_whose_gateway_is_on_no_connected_network(fake, run_module):
+def test_refuses_a_root_route_whose_gateway_is_on_no_connected_network(plan):
     args = {'namespaces': [{'name': 'green'}],
             'bridges': [{'name': 'br-green', 'addresses': ['10.70.0.1/24']}],
             'routes': [{'dst': '10.71.0.0/24', 'via': '10.99.0.1'}]}
 
-    result = run_module(args)
-
-    assert result['failed'] is True
-    assert result['msg'].startswith('Refused: routes[0].via: 10.99.0.1 is in no subnet of the root namespace')
-    assert fake.mutations == []
+    assert refusal(plan, args) == [
+        'routes[0].via: 10.99.0.1 is in no subnet of the root namespace (10.0.2.0/24, 10.70.0.0/24, 127.0.0.0/8); '
+        'the gateway must be on a connected network']
 
 
-def test_a_root_route_through_a_declared_bridge_address_is_planned(fake, run_module):
+def test_a_root_route_through_a_declared_bridge_address_is_planned(converge):
     args = {'bridges': [{'name': 'br-green', 'addresses': ['10.70.0.1/24']}],
             'routes': [{'dst': '10.71.0.0/24', 'via': '10.70.0.254'}]}
 
-    assert run_module(args)['commands'][-1] == 'ip route add 10.71.0.0/24 via 10.70.0.254'
+    assert converge(args)[-1] == 'ip route add 10.71.0.0/24 via 10.70.0.254'

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""cka.lab.ip_topology run for real (python -m, as Ansible runs a module) against the kernel.
+"""module_utils/topology.py against the real kernel: its reads of `ip -j` output, its plans
+run by iproute2 (netns_driver.converge, as the lab engine runs them), and the traffic they carry.
 
 Every scenario runs inside its own unshare'd network+mount namespace (see
 conftest.py): the "root namespace" below is the test's namespace, which has
@@ -19,7 +20,7 @@ BRIDGED = {
     'bridges': [{'name': 'v-net-0', 'addresses': ['192.168.15.5/24']}],
     'veth_pairs': [RED, BLUE],
 }
-UNCHANGED = {'changed': False, 'commands': []}
+UNCHANGED = {'commands': []}
 
 BRIDGED_COMMANDS = [
     'ip netns add red',
@@ -60,60 +61,69 @@ def with_args(base, **changes):
 def test_builds_a_bridged_topology_that_carries_traffic(netns_scenario):
     result = netns_scenario('''
         topology = params['topology']
-        result['check'] = module(topology, check_mode=True)
-        result['namespaces after check'] = namespaces()
-        result['first'] = module(topology, fresh_process=True)  # python -m MODULE ARGS.json
+        result['first'] = converge(topology)
         result['namespaces'] = namespaces()
         result['links'] = {name: [kind, master, up] for name, (kind, _mac, master, up) in links().items()}
         result['red -> blue'] = ping('red', '192.168.15.2')
         result['blue -> red'] = ping('blue', '192.168.15.1')
         result['blue -> bridge'] = ping('blue', '192.168.15.5')
         result['red -> nobody'] = ping('red', '192.168.15.9', timeout=0.3)
-        result['second'] = module(topology)
-        result['check again'] = module(topology, check_mode=True)
+        # What read_state makes of the kernel's JSON: each end's peer found across namespaces.
+        state = read(topology)
+        result['read'] = {'%s/%s' % (ns or 'root', name): [link.kind, link.master, link.up, link.peer,
+                                                          [str(a) for a in link.addresses if not a.is_link_local]]
+                          for ns, name in [(None, 'v-net-0'), (None, 'veth-red-br'), ('red', 'veth-red'),
+                                           ('blue', 'veth-blue')]
+                          for link in [state.link(ns, name)]}
+        result['second'] = converge(topology)
     ''', topology=BRIDGED)
 
-    assert result['check'] == {'changed': True, 'commands': BRIDGED_COMMANDS}
-    assert result['namespaces after check'] == []
-    assert result['first'] == {'changed': True, 'commands': BRIDGED_COMMANDS}
+    assert result['first'] == {'commands': BRIDGED_COMMANDS}
     assert result['namespaces'] == ['blue', 'red']
     assert result['links'] == {'lo': [None, None, False], 'v-net-0': ['bridge', None, True],
                                'veth-red-br': ['veth', 'v-net-0', True], 'veth-blue-br': ['veth', 'v-net-0', True]}
     assert result['red -> blue'] is result['blue -> red'] is result['blue -> bridge'] is True
     assert result['red -> nobody'] is False  # the ping helper does not answer yes to everything
+    assert result['read'] == {
+        'root/v-net-0': ['bridge', None, True, None, ['192.168.15.5/24']],
+        'root/veth-red-br': ['veth', 'v-net-0', True, ['red', 'veth-red'], []],
+        'red/veth-red': ['veth', None, True, [None, 'veth-red-br'], ['192.168.15.1/24']],
+        'blue/veth-blue': ['veth', None, True, [None, 'veth-blue-br'], ['192.168.15.2/24']],
+    }
     assert result['second'] == UNCHANGED
-    assert result['check again'] == UNCHANGED
 
 
 def test_a_stale_namespace_entry_is_deleted_and_made_again(netns_scenario):
     result = netns_scenario('''
         topology = params['topology']
-        module(topology)
+        converge(topology)
         sh('umount /run/netns/blue')  # nothing holds blue: it goes, and veth-blue-br with it
         wait_gone('veth-blue-br')
         result['listed'] = namespaces()
         result['ip -n blue'] = rc('ip -n blue link show')
-        result['repair'] = module(topology, diff=True)
+        state = read(topology)  # told stale by /run/netns/blue being no mount point any more
+        result['stale'] = sorted(state.stale)
+        result['read'] = sorted(ns for ns in state.links if ns is not None)
+        result['repair'] = converge(topology)
         result['red -> blue'] = ping('red', '192.168.15.2')
-        result['again'] = module(topology)
+        result['again'] = converge(topology)
         sh('umount /run/netns/red')
         wait_gone('veth-red-br')
-        result['absent'] = module(dict(topology, state='absent'))
+        result['absent'] = converge(dict(topology, state='absent'))
         result['namespaces after absent'] = namespaces()
         result['links after absent'] = sorted(links())
     ''', topology=BRIDGED)
 
     assert result['listed'] == ['blue', 'red']
     assert result['ip -n blue'] != 0  # "setting the network namespace "blue" failed: Invalid argument"
-    repair = result['repair']
-    assert repair['commands'] == ['ip netns del blue', 'ip netns add blue', 'ip -n blue link set lo up'] + \
-        BLUE_PAIR_COMMANDS
-    assert repair['diff']['before']['namespaces'] == ['red']  # a stale entry is no namespace
-    assert repair['diff']['after']['namespaces'] == ['red', 'blue']
+    assert result['stale'] == ['blue']
+    assert result['read'] == ['red']  # a stale entry is never read
+    assert result['repair'] == {'commands': ['ip netns del blue', 'ip netns add blue', 'ip -n blue link set lo up'] +
+                                BLUE_PAIR_COMMANDS}
     assert result['red -> blue'] is True
     assert result['again'] == UNCHANGED
-    assert result['absent'] == {'changed': True, 'commands': ['ip -n blue link del veth-blue', 'ip link del v-net-0',
-                                                              'ip netns del red', 'ip netns del blue']}
+    assert result['absent'] == {'commands': ['ip -n blue link del veth-blue', 'ip link del v-net-0',
+                                             'ip netns del red', 'ip netns del blue']}
     assert result['namespaces after absent'] == []
     assert result['links after absent'] == ['lo']
 
@@ -125,19 +135,19 @@ def test_a_namespace_deleted_while_held_is_repaired_when_its_links_are_owned(net
     owned = [{'name': 'v-net-0'}, {'name': 'veth-red-br'}, {'name': 'veth-blue-br'}]
     result = netns_scenario('''
         topology, owned = params['topology'], params['owned']
-        module(topology)
+        converge(topology)
         hold('red')
         sh('ip netns del red')
         result['listed'] = namespaces()
         result['kept by the holder'] = 'veth-red-br' in links()
-        result['not owned'] = module(topology)
-        result['repair'] = module(dict(topology, owned=owned))
+        result['not owned'] = converge(topology)
+        result['repair'] = converge(dict(topology, owned=owned))
         result['red -> blue'] = ping('red', '192.168.15.2')
         result['red -> bridge'] = ping('red', '192.168.15.5')
-        result['again'] = module(dict(topology, owned=owned))
+        result['again'] = converge(dict(topology, owned=owned))
         hold('blue')
         sh('ip netns del blue')
-        result['absent'] = module(dict(topology, state='absent', owned=owned))
+        result['absent'] = converge(dict(topology, state='absent', owned=owned))
         result['links after absent'] = sorted(links())
         result['namespaces after absent'] = namespaces()
     ''', topology=BRIDGED, owned=owned)
@@ -145,9 +155,9 @@ def test_a_namespace_deleted_while_held_is_repaired_when_its_links_are_owned(net
     assert result['listed'] == ['blue']
     assert result['kept by the holder'] is True
     error = ("veth_pairs[0].peer.name: 'veth-red-br' already exists in the root namespace and is not a veth paired "
-             "with 'veth-red'; choose another name (the module replaces only its own pairs there)")
-    assert result['not owned'] == {'failed': True, 'msg': 'Refused: ' + error, 'errors': [error]}
-    assert result['repair'] == {'changed': True, 'commands': [
+             "with 'veth-red'; choose another name (the lab replaces only its own pairs there)")
+    assert result['not owned'] == {'refused': [error]}
+    assert result['repair'] == {'commands': [
         'ip netns add red',
         'ip -n red link set lo up',
         'ip link del veth-red-br',  # and its peer in the unnamed namespace
@@ -159,7 +169,7 @@ def test_a_namespace_deleted_while_held_is_repaired_when_its_links_are_owned(net
     ]}
     assert result['red -> blue'] is result['red -> bridge'] is True
     assert result['again'] == UNCHANGED
-    assert result['absent'] == {'changed': True, 'commands': [
+    assert result['absent'] == {'commands': [
         'ip -n red link del veth-red', 'ip link del veth-blue-br', 'ip link del v-net-0', 'ip netns del red']}
     assert result['links after absent'] == ['lo']
     assert result['namespaces after absent'] == []
@@ -170,35 +180,30 @@ def test_a_foreign_bridge_is_refused_and_a_student_built_one_taken_over(netns_sc
         # A caller that keeps a record of what it made (a lab engine) passes owned, here empty.
         topology = dict(params['topology'], owned=[])
         sh('ip link add v-net-0 type bridge && ip addr add 10.99.0.1/24 dev v-net-0 && ip link set v-net-0 up')
-        result['foreign'] = module(topology)
-        result['namespaces after refusal'] = namespaces()
-        result['bridge after refusal'] = addresses(None, 'v-net-0')
+        result['foreign'] = converge(topology)
         # What the lesson has students type: the bridge and its address, by hand.
         sh('ip addr flush dev v-net-0 && ip addr add 192.168.15.5/24 dev v-net-0')
-        result['student'] = module(topology)
+        result['student'] = converge(topology)
         result['red -> bridge'] = ping('red', '192.168.15.5')
         # An address added since, on a bridge the caller did not record as its own...
         sh('ip addr add 10.99.0.1/24 dev v-net-0')
-        result['not owned'] = module(topology)
+        result['not owned'] = converge(topology)
         # ...and on one it did.
-        result['owned'] = module(dict(topology, owned=[{'name': 'v-net-0'}]))
+        result['owned'] = converge(dict(topology, owned=[{'name': 'v-net-0'}]))
         result['bridge at the end'] = addresses(None, 'v-net-0')
     ''', topology=BRIDGED)
 
     error = ("bridges[0].name: 'v-net-0' already exists in the root namespace with 10.99.0.1/24, which this topology "
              "does not declare; it was not made here: remove it (ip link del v-net-0) or choose another name")
-    assert result['foreign'] == {'failed': True, 'msg': 'Refused: ' + error, 'errors': [error]}
-    assert result['namespaces after refusal'] == []
-    assert result['bridge after refusal'] == ['10.99.0.1/24']
-    assert result['student']['changed'] is True
+    assert result['foreign'] == {'refused': [error]}
     assert [c for c in result['student']['commands'] if 'v-net-0' in c] == [
         'ip link set veth-red-br master v-net-0', 'ip link set veth-blue-br master v-net-0']
     assert result['red -> bridge'] is True
     error = ("bridges[0].name: 'v-net-0' already exists in the root namespace with 192.168.15.5/24, 10.99.0.1/24, "
              "of which this topology does not declare 10.99.0.1/24; it was not made here: remove it "
              "(ip link del v-net-0) or choose another name")
-    assert result['not owned'] == {'failed': True, 'msg': 'Refused: ' + error, 'errors': [error]}
-    assert result['owned'] == {'changed': True, 'commands': ['ip addr del 10.99.0.1/24 dev v-net-0']}
+    assert result['not owned'] == {'refused': [error]}
+    assert result['owned'] == {'commands': ['ip addr del 10.99.0.1/24 dev v-net-0']}
     assert result['bridge at the end'] == ['192.168.15.5/24']
 
 
@@ -218,19 +223,19 @@ def test_links_created_again_by_a_repair_keep_their_mac_addresses(netns_scenario
         topology = params['topology']
         where = [(None, 'v-net-0'), ('red', 'veth-red'), (None, 'veth-red-br'),
                  ('blue', 'veth-blue'), (None, 'veth-blue-br')]
-        result['first'] = module(topology)
+        result['first'] = converge(topology)
         result['created'] = macs(*where)
         result['red -> blue'] = ping('red', '192.168.15.2')
         result['red has blue at'] = neighbour('red', '192.168.15.2')
         sh('ip link del veth-blue-br')  # takes veth-blue along
-        result['repair'] = module(topology)
+        result['repair'] = converge(topology)
         result['after the repair'] = macs(*where)
         result['red -> blue, same ARP entry'] = ping('red', '192.168.15.2', timeout=1)
         result['red still has blue at'] = neighbour('red', '192.168.15.2')
         sh('ip link del v-net-0')
-        result['bridge repair'] = module(topology)
+        result['bridge repair'] = converge(topology)
         result['after the bridge repair'] = macs(*where)
-        result['another MAC declared for an existing link'] = module(params['other_mac'])
+        result['another MAC declared for an existing link'] = converge(params['other_mac'])
         result['at the end'] = macs(*where)
     ''', topology=topology, other_mac=other_mac)
 
@@ -268,14 +273,14 @@ def test_prefix_zero_and_default_are_the_same_route(netns_scenario):
                                              {'namespace': 'blue', 'dst': 'default', 'via': 'fd00:15::5'},
                                              {'namespace': 'red', 'dst': 'default', 'via': '192.168.15.5'}])
     result = netns_scenario('''
-        result['as prefix'] = module(params['as_prefix'])
+        result['as prefix'] = converge(params['as_prefix'])
         result['blue routes'] = routes('blue')
         result['blue IPv6 routes'] = routes('blue', 6)
-        result['as prefix again'] = module(params['as_prefix'])
-        result['as default'] = module(params['as_default'], check_mode=True)
+        result['as prefix again'] = converge(params['as_prefix'])
+        result['as default'] = plan(params['as_default'])  # nothing run
         sh('ip -n red route add 0.0.0.0/0 via 192.168.15.5')  # by hand, the other way round
         result['red routes'] = routes('red')
-        result['as default, red by hand'] = module(params['as_default'])
+        result['as default, red by hand'] = converge(params['as_default'])
         result['red routes at the end'] = routes('red')
     ''', as_prefix=as_prefix, as_default=as_default)
 
@@ -284,7 +289,7 @@ def test_prefix_zero_and_default_are_the_same_route(netns_scenario):
     assert 'default via 192.168.15.5 dev veth-blue' in result['blue routes']
     assert any(r.startswith('default via fd00:15::5 dev veth-blue') for r in result['blue IPv6 routes'])
     assert result['as prefix again'] == UNCHANGED
-    assert result['as default'] == {'changed': True, 'commands': ['ip -n red route add default via 192.168.15.5']}
+    assert result['as default'] == {'commands': ['ip -n red route add default via 192.168.15.5']}
     assert result['red routes'][0] == 'default via 192.168.15.5 dev veth-red'
     assert result['as default, red by hand'] == UNCHANGED
     assert result['red routes at the end'] == result['red routes']
@@ -294,15 +299,15 @@ def test_absent_removes_everything_it_built(netns_scenario):
     topology = with_args(BRIDGED, routes=[{'namespace': 'blue', 'dst': '10.20.0.0/16', 'via': '192.168.15.5'}])
     result = netns_scenario('''
         topology = params['topology']
-        module(topology)
-        result['absent'] = module(dict(topology, state='absent'))
+        converge(topology)
+        result['absent'] = converge(dict(topology, state='absent'))
         result['namespaces'] = namespaces()
         result['links'] = sorted(links())
         result['routes'] = routes() + routes(family=6)
-        result['again'] = module(dict(topology, state='absent'))
+        result['again'] = converge(dict(topology, state='absent'))
     ''', topology=topology)
 
-    assert result['absent'] == {'changed': True, 'commands': [
+    assert result['absent'] == {'commands': [
         'ip -n blue route del 10.20.0.0/16 via 192.168.15.5',
         'ip -n red link del veth-red',
         'ip -n blue link del veth-blue',
