@@ -59,8 +59,8 @@ EXAMPLES = r"""
 RETURN = r"""
 declaration:
   description: The rendered declaration with only what the selected stage declares (keys lab, lesson, title, group,
-    guide, name, stages, stage, machine, probes, roles: the roles the lab runs in this stage, each with C(name),
-    C(vars) and C(reset)).
+    guide, name, stages, stage, machine, probes, and roles, the roles the lab runs in this stage, each with
+    C(name), C(vars), C(export) and C(reset); C(playbook) and C(checks) when the lab has them).
   returned: success
   type: dict
 whole:

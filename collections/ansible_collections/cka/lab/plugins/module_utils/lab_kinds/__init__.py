@@ -1,0 +1,41 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The kinds of object a lab declares on a machine, one module each, and the order the engine takes them in.
+
+Every kind module has ``KEYS`` (the keys of a declaration's ``machine:`` it
+owns) and these functions, each optional but ``KEYS``; ``engine`` is a
+lab_engine.Engine (the machine: commands, settings, iptables, units), ``machine``
+what the stage declares, ``record`` what the lab owns on the machine, ``also``
+what every stage declares:
+
+- ``tools(machine) -> {command: why}``: the commands its build runs on the machine;
+- ``snapshot(engine, every_stage) -> dict``: what the machine had before the lab's
+  first build (merged into the record's ``preexisting``);
+- ``initial(engine) -> dict``: the kind's keys of a new record;
+- ``plan(engine, machine, record) -> (plan, errors)``: reads only; every error is
+  reported before anything changes;
+- ``note(engine, machine, record, plan)``: what the lab is about to own, recorded
+  before the machine changes;
+- ``withdraw(engine, machine, record, plan)``: remove what the lab owns and the
+  stage no longer declares (kinds in reverse order);
+- ``build(engine, machine, record, plan)``: make the stage (kinds in order);
+- ``done(engine, machine, record, plan)``: the record after a build that succeeded;
+- ``remove(engine, record, also)``: the reset (kinds in reverse order).
+
+A new kind is a new module here, added to ``KINDS`` where its build belongs (after
+what it needs), with its schema in lab_declaration.SCHEMA and its checks in
+checks/lab/test_lab.py.
+"""
+from __future__ import annotations
+
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import files, links, pods, rules, services, sysctls
+
+# The build order: the topology before the settings and rules that name its links, files before the pods
+# whose networks they hold (and the plugins' links), services last (they may run in a pod's namespace).
+KINDS = (links, sysctls, rules, files, pods, services)
+
+
+def keys():
+    """Every key of ``machine:`` some kind owns."""
+    return [key for kind in KINDS for key in kind.KEYS]

@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Kinds `chains` and `rules`: iptables chains of the lab's own, and rules written as a student types them.
+
+Rules are compared by what they do (module_utils/netfilter.py parses them), a NAT
+rule with `traffic` by what it does to one packet of the lesson (module_utils/nat.py
+and lab_rules.py: a student's equivalent rule is taken over, never added twice).
+Every rule the lab adds carries the comment ``cka-lab:MARK``; the record names the
+iptables backend it went into, and a reset removes the lab's marked rules from
+every backend in use.
+"""
+from __future__ import annotations
+
+from ansible_collections.cka.lab.plugins.module_utils import lab_rules
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError
+from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict, delete_rule
+from ansible_collections.cka.lab.plugins.module_utils.nat import NatError
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_rule, plan_rules
+
+KEYS = ('chains', 'rules')
+
+
+def tools(machine):
+    return {'iptables': 'the iptables rules'} if machine.get('rules') or machine.get('chains') else {}
+
+
+def snapshot(engine, every_stage):
+    """The machine's rules, chains and NAT before the lab (a reset never removes one of them); picks the
+    iptables backend the lab's rules go into (engine.iptables)."""
+    engine.iptables = lab_rules.default_backend(engine)
+    rules, chains = {}, {}
+    for table in ('nat', 'filter'):
+        listing = engine.iptables_listing(table)
+        rules[table] = [rule.text for rule in listing[0]]
+        chains[table] = listing[1]
+    try:
+        nat_rules, nft_chains = lab_rules.snapshot(engine)
+    except RuleConflict as exc:
+        if lab_rules.traffic_rules(every_stage):
+            raise EngineError(exc.errors) from None
+        nat_rules, nft_chains = [], []  # a lab with no rule judged by its traffic does not need them
+    return {'rules': rules, 'chains': chains, 'nat': nat_rules, 'nft_chains': nft_chains}
+
+
+def initial(engine):
+    """The keys of a new record: the backend, the rules taken over, the chains made, the tables used."""
+    return {'iptables': engine.iptables, 'adopted': [], 'chains': [], 'tables': []}
+
+
+def plan(engine, machine, record):
+    """How each rule judged by its traffic is made: a student's equivalent rule taken over, or the lab's
+    inserted before a rule that would take the packet first; refused when neither can be."""
+    try:
+        marks = {engine.comment} | ({engine.old_comment} if engine.old_comment else set())
+        return lab_rules.plan_traffic(engine, machine, engine.iptables, marks, record.get('preexisting')), []
+    except (RuleConflict, NatError) as exc:
+        return ([], [], set()), getattr(exc, 'errors', [str(exc)])
+
+
+def note(engine, machine, record, plan):
+    record['tables'] = sorted(set(record['tables']) | {r['table'] for r in machine.get('rules', [])}
+                              | {c['table'] for c in machine.get('chains', [])})
+
+
+def withdraw(engine, machine, record, plan):
+    """The rules of the lab's previous mark (its name changed) go; they are the lab's as before."""
+    if engine.old_comment is not None:
+        for table in sorted(set(record['tables']) | {'nat', 'filter'}):
+            lab_rules.delete_marked(engine, table, engine.old_comment)
+
+
+def remove(engine, record, also):
+    comment = 'cka-lab:%s' % record.get('name', engine.mark)
+    # The lab's marked rules in every iptables backend: the machine's `iptables` may have been switched since.
+    for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
+        lab_rules.delete_marked(engine, table, comment)
+    try:
+        lab_rules.remove_nat(engine, record.get('adopted', []), also, record.get('preexisting', {}))
+    except RuleConflict as exc:
+        raise EngineError(exc.errors) from None
+    for rule in _hand_made_rules(record, also):
+        # In the lab's own backend, where its first build noted what the machine had (every copy goes).
+        for found in engine.iptables_listing(rule.table)[0]:
+            if found.comment is None and found == rule:
+                delete_rule(engine, engine.iptables, rule.table, found)
+    # Chains of the lab's names a student made by hand after the first build
+    # (not in a record older than `preexisting.chains`: those are left alone).
+    before_chains = record.get('preexisting', {}).get('chains')
+    hand_chains = [{'table': c['table'], 'chain': c['chain']} for c in also.get('chains', [])
+                   if before_chains is not None and c['table'] in before_chains
+                   and c['chain'] not in before_chains[c['table']]]
+    for chain in record.get('chains', []) + [c for c in hand_chains if c not in record.get('chains', [])]:
+        drop_chain(engine, chain['table'], chain['chain'], comment)
+
+
+def remove_marked(engine, comment):
+    """Nothing recorded: the lab's marked rules are still found by their comment."""
+    for table in ('nat', 'filter'):
+        lab_rules.delete_marked(engine, table, comment)
+
+
+def _hand_made_rules(record, also):
+    """The rules every stage declares that the machine did not have before the lab: typed by a student."""
+    before = record.get('preexisting')
+    if before is None:
+        return []
+    rules = []
+    for item in also.get('rules', []):
+        rule = parse_rule(item['table'], item['rule'])
+        if not any(parse_rule(item['table'], text) == rule for text in before['rules'].get(item['table'], [])):
+            rules.append(rule)
+    return rules
+
+
+def build(engine, machine, record, plan):
+    """The lab's chains, then its rules: a student's rule that does a rule's job is taken over, a rule
+    that goes before another is inserted there; chains no longer declared go."""
+    adopted, inserts, skip = plan
+    chains = machine.get('chains', [])
+    # A rule whose traffic a student's rule already handles is not added (nor kept twice), and one that
+    # goes before another rule is inserted below.
+    rules = [parse_rule(r['table'], r['rule']) for r in machine.get('rules', []) if r['rule'] not in skip]
+    record['adopted'] = adopted
+    created = {(c['table'], c['chain']) for c in record['chains']}
+    listings = {table: engine.iptables_listing(table) for table in record['tables']}
+    for item in chains:
+        table, chain = item['table'], item['chain']
+        if chain not in listings[table][1]:
+            created.add((table, chain))
+            record['chains'] = [{'table': t, 'chain': c} for t, c in sorted(created)]  # noted before it is made
+            engine.change([engine.iptables, '-w', '-t', table, '-N', chain])
+    for table in record['tables']:
+        found = listings[table][0]
+        before = [parse_rule(table, text) for text in record.get('preexisting', {}).get('rules', {}).get(table, [])]
+        adopt, add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment, before)
+        for found_rule, number, rule in adopt:
+            argv = rule.argv(engine.comment)
+            engine.change([engine.iptables, '-w'] + argv[:2] + ['-R', rule.chain, str(number)] + argv[4:])
+        delete_rules(engine, table, found, delete)
+        for rule in add:
+            engine.change([engine.iptables, '-w'] + rule.argv(engine.comment))
+    for declared, other in inserts:
+        lab_rules.insert_before(engine, engine.iptables, declared, other, engine.comment)
+    wanted = {(c['table'], c['chain']) for c in chains}
+    for table, chain in sorted(created - wanted):
+        drop_chain(engine, table, chain, engine.comment)
+    record['chains'] = [{'table': t, 'chain': c} for t, c in sorted(created & wanted)]
+
+
+def delete_rules(engine, table, found, doomed):
+    """Delete rules of `found` (a table's listing); see lab_rules.delete_rules."""
+    lab_rules.delete_rules(engine, engine.iptables, table, found, doomed)
+
+
+def drop_chain(engine, table, chain, comment):
+    """Remove a chain the lab created, once nothing but the lab's rules use it."""
+    rules, chains, _ = engine.iptables_listing(table)
+    if chain not in chains:
+        return
+    delete_rules(engine, table, rules, [r for r in rules if r.comment == comment
+                                         and (r.chain == chain or r.target == chain)])
+    others = [r for r in rules if r.comment != comment and (r.chain == chain or r.target == chain)]
+    if not others:
+        engine.change([engine.iptables, '-w', '-t', table, '-X', chain])

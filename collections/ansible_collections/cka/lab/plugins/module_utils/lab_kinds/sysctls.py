@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Kind `sysctls`: kernel settings (`sysctl -w`), in the root namespace or in a lab's namespace.
+
+The value found before the lab's first build is recorded and put back on reset; a
+root-namespace setting another lab on the machine also sets is left to that lab
+(the value from before either lab goes to that lab's record). Reading and writing
+go through the engine (Engine.sysctl_get/sysctl_set: /proc/sys, `sysctl -q -w`).
+"""
+from __future__ import annotations
+
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, held_by_other_labs, ns_words, write_record
+
+KEYS = ('sysctls',)
+
+
+def initial(engine):
+    return {'sysctls': []}
+
+
+def tools(machine):
+    return {'sysctl': 'the settings'}
+
+
+def snapshot(engine, every_stage):
+    """The root-namespace settings any stage declares, as they were: a reset puts back what a student changed
+    by hand too (namespaced ones go with their namespaces)."""
+    sysctls = []
+    for item in every_stage.get('sysctls', []):
+        if item.get('namespace') is None and item['name'] not in [s['name'] for s in sysctls]:
+            value = engine.sysctl_get(None, item['name'])
+            if value is not None:
+                sysctls.append({'namespace': None, 'name': item['name'], 'before': value})
+    return {'sysctls': sysctls}
+
+
+def _sorted(recorded):
+    return sorted(recorded.values(), key=lambda s: (s['namespace'] or '', s['name']))
+
+
+def withdraw(engine, machine, record, plan):
+    """Put back the settings the lab set and the stage no longer declares."""
+    wanted = {(i.get('namespace'), i['name']) for i in machine.get('sysctls', [])}
+    recorded = {(s['namespace'], s['name']): s for s in record['sysctls']}
+    for key, entry in list(recorded.items()):
+        if key not in wanted:
+            restore(engine, entry)
+            del recorded[key]
+    record['sysctls'] = _sorted(recorded)
+
+
+def build(engine, machine, record, plan):
+    """Set each declared value, noting the value before first."""
+    recorded = {(s['namespace'], s['name']): s for s in record['sysctls']}
+    for item in machine.get('sysctls', []):
+        key = (item.get('namespace'), item['name'])
+        current = engine.sysctl_get(item.get('namespace'), item['name'])
+        if current is None and engine.check_mode and item.get('namespace') is not None \
+                and engine.netns_inode(item['namespace']) is None:
+            # A namespace this check run only planned: a real run sets the value in it.
+            engine.sysctl_set(item.get('namespace'), item['name'], item['value'])
+            continue
+        if current is None:
+            if item.get('if_exists'):
+                continue
+            raise EngineError(['sysctl %s does not exist in %s (see: sysctl -a | grep %s)'
+                               % (item['name'], ns_words(item.get('namespace')), item['name'].split('.')[-1])])
+        if key not in recorded:
+            recorded[key] = {'namespace': key[0], 'name': key[1], 'before': current}
+        recorded[key]['value'] = str(item['value'])  # what this lab sets: another lab on the machine compares
+        record['sysctls'] = _sorted(recorded)
+        if current.split() != str(item['value']).split():
+            engine.sysctl_set(item.get('namespace'), item['name'], item['value'])
+
+
+def remove(engine, record, also):
+    """What the machine had before the lab's first build comes first: a value noted later may be one a
+    student set by hand in between."""
+    restored = set()
+    values = {(e['namespace'], e['name']): e.get('value') for e in record.get('sysctls', [])}
+    for entry in record.get('preexisting', {}).get('sysctls', []) + record.get('sysctls', []):
+        if (entry['namespace'], entry['name']) not in restored:
+            restored.add((entry['namespace'], entry['name']))
+            # What this lab sets now, to tell whether another lab noted this lab's value as its `before`.
+            restore(engine, dict(entry, value=values.get((entry['namespace'], entry['name']))))
+
+
+def restore(engine, entry):
+    if entry['namespace'] is not None and engine.netns_inode(entry['namespace']) is None:
+        return
+    if entry['namespace'] is None:
+        holders = held_by_other_labs(engine, None, entry['name'])
+        if holders:
+            # Another lab on this machine still sets it: it stays, and the value from before this lab's build
+            # goes to that lab's record, to be put back when the last of them is reset.
+            lab, record, path = holders[0]
+            # The other lab noted this lab's value as what was there before it: that goes back to what
+            # this lab found. A value the other lab found otherwise stays its own.
+            noted = [other for other in record['sysctls'] + record.get('preexisting', {}).get('sysctls', [])
+                     if (other.get('namespace'), other['name']) == (None, entry['name'])
+                     and entry.get('value') is not None and str(other['before']) == str(entry['value'])
+                     and str(entry['before']) != str(entry['value'])]
+            for other in noted:
+                other['before'] = entry['before']
+            engine.commands.append('leave %s to lab %s%s' % (entry['name'], lab, ' (its value before, %s, noted in %s)'
+                                                               % (entry['before'], path) if noted else ''))
+            if noted and not engine.check_mode:
+                write_record(path, record)
+            return
+    current = engine.sysctl_get(entry['namespace'], entry['name'])
+    if current is not None and current.split() != str(entry['before']).split():
+        engine.sysctl_set(entry['namespace'], entry['name'], entry['before'])
