@@ -6,7 +6,7 @@ import pathlib
 import pytest
 import yaml
 
-from ansible_collections.cka.lab.plugins.module_utils import lab_declaration
+from ansible_collections.cka.lab.plugins.module_utils import lab_schema
 from ansible_collections.cka.lab.plugins.module_utils.lab_types import TypeSpecError, check_types
 
 CASES = yaml.safe_load((pathlib.Path(__file__).parent / 'data' / 'lab_types_cases.yml').read_text(encoding='utf-8'))
@@ -17,7 +17,7 @@ LABS = sorted((pathlib.Path(__file__).resolve().parents[2] / 'labs').glob('*.yml
 def test_case(case):
     errors = check_types(case['types'], case['values'], case.get('hosts', []), case.get('examples'))
 
-    rules = {name: getattr(lab_declaration, name) for name in ('IFNAME_RULE', 'NETNS_RULE', 'SLUG_RULE', 'PATH_RULE')}
+    rules = {name: getattr(lab_schema, name) for name in ('IFNAME_RULE', 'NETNS_RULE', 'SLUG_RULE', 'PATH_RULE')}
     assert errors == [message.format(**rules) for message in case['errors']]
 
 

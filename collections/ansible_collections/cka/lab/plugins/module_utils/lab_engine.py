@@ -30,7 +30,8 @@ import shutil
 import socket
 import time
 
-from ansible_collections.cka.lab.plugins.module_utils.cni import Runtime  # noqa: F401 (the engine's tests reach the runtime through this module)
+# The engine's tests reach the CNI runtime through this module.
+from ansible_collections.cka.lab.plugins.module_utils.cni import Runtime  # noqa: F401
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import KINDS, links
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, other_labs, write_record
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.pods import CNI_CACHE_DIR, DEFAULT_CNI_PATH

@@ -33,7 +33,7 @@ A type is written as
   ``disjoint`` field.
 
 The source of each rule: IPv4 forms from Python's ipaddress (RFC 4632 prefixes),
-interface and namespace names from module_utils/lab_declaration.py, host names
+interface and namespace names from module_utils/lab_schema.py, host names
 from RFC 1123 section 2.1.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ import ipaddress
 import posixpath
 import re
 
-from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import (
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
     IFNAME, IFNAME_RULE, NETNS, NETNS_RULE, PATH_RULE, SLUG, SLUG_RULE)
 
 

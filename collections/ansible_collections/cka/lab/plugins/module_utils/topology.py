@@ -10,7 +10,7 @@ never touches the machine by itself:
 * ``parse_topology()`` turns the parameters (as ``Engine.topology_params()``
   gives them) into a ``Topology`` and reports every invalid value at once
   (``TopologyError``); names follow the lab declaration's rules
-  (lab_declaration.py: ``NETNS``, ``IFNAME``, ``LINK_NAME``);
+  (lab_schema.py: ``NETNS``, ``IFNAME``, ``LINK_NAME``);
 * ``read_state()`` reads what exists with ``ip -j ...`` through a ``run``
   callable ``run(argv) -> (rc, stdout, stderr)``, skipping stale entries of
   ``ip netns list`` (see ``netns_mounted()``);
@@ -38,7 +38,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import (
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
     IFNAME,
     IFNAME_RULE,
     LINK_NAME,

@@ -163,8 +163,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cka.lab.plugins.module_utils.cni import CniError
-from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import LAB_ID, LAB_ID_RULE
-from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import SLUG as SLUG_PATTERN
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import LAB_ID, LAB_ID_RULE
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import SLUG as SLUG_PATTERN
 from ansible_collections.cka.lab.plugins.module_utils.lab_engine import Engine, EngineError, converge, remove
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict
 from ansible_collections.cka.lab.plugins.module_utils.topology import IpCommandError, command_string

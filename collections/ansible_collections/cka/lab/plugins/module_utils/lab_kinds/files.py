@@ -9,9 +9,38 @@ once empty, deepest first.
 """
 from __future__ import annotations
 
+import json
 import os
 
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import PATH_RULE, item_schema, path_of, usable_path
+
 KEYS = ('files',)
+
+SCHEMA = {'files': dict(item_schema(['path'], {
+    'path': {'type': 'string'}, 'content': {'type': 'string'}, 'link': {'type': 'string'},
+    'format': {'enum': ['text', 'json']},
+    'mode': {'type': 'string', 'pattern': r'^0[0-7]{3}\Z'}}),
+    oneOf=[{'required': ['content']}, {'required': ['link']}])}
+
+
+def stage_errors(machine, context):
+    """Paths absolute and normalised, each once; a file whose format is json holds JSON."""
+    errors = []
+    paths = [item['path'] for item in machine.get('files', [])]
+    for i, item in enumerate(machine.get('files', [])):
+        where = path_of(item, 'files', i)
+        for key in ('path', 'link'):
+            if key in item and not usable_path(item[key]):
+                errors.append("%s.%s: '%s' is not usable; %s" % (where, key, item[key], PATH_RULE))
+        if paths.count(item['path']) > 1 and paths.index(item['path']) != i:
+            errors.append("%s.path: '%s' is declared twice%s; each file once"
+                          % (where, item['path'], context.where_stage))
+        if item.get('format') == 'json' and 'content' in item:
+            try:
+                json.loads(item['content'])
+            except ValueError as exc:
+                errors.append("%s.content: is not JSON (%s), as its format says%s" % (where, exc, context.where_stage))
+    return errors
 
 
 def initial(engine):

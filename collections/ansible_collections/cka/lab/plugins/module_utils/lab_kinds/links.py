@@ -19,9 +19,166 @@ import os
 
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, other_labs, strip, write_record
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.pods import cni_bridges
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
+    ADDRESSES_SCHEMA,
+    IFNAME_SCHEMA,
+    LINK_NAME_SCHEMA,
+    MAC_SCHEMA,
+    NETNS,
+    NETNS_SCHEMA,
+    PORT_SCHEMA,
+    check_address,
+    item_schema,
+    path_of,
+)
 from ansible_collections.cka.lab.plugins.module_utils.topology import TopologyError, parse_topology, plan_present
 
 KEYS = ('namespaces', 'bridges', 'vxlans', 'veth_pairs', 'routes')
+
+_END = {'name': LINK_NAME_SCHEMA, 'namespace': NETNS_SCHEMA, 'addresses': ADDRESSES_SCHEMA,
+        'master': {'type': ['string', 'null']}, 'mac': MAC_SCHEMA}
+SCHEMA = {
+    'namespaces': item_schema(['name'], {'name': {'type': 'string', 'pattern': NETNS}}),
+    'bridges': item_schema(['name'], {'name': LINK_NAME_SCHEMA, 'namespace': NETNS_SCHEMA,
+                                      'addresses': ADDRESSES_SCHEMA, 'mac': MAC_SCHEMA}),
+    'vxlans': item_schema(['name', 'vni', 'dev'], {
+        'name': LINK_NAME_SCHEMA, 'namespace': NETNS_SCHEMA, 'addresses': ADDRESSES_SCHEMA, 'mac': MAC_SCHEMA,
+        'vni': {'type': 'integer', 'minimum': 1, 'maximum': 16777215}, 'dev': IFNAME_SCHEMA,
+        'local': {'type': 'string'}, 'dstport': PORT_SCHEMA, 'learning': {'type': 'boolean'},
+        'remotes': {'type': 'array', 'items': {'type': 'string'}, 'uniqueItems': True},
+        'mtu': {'type': 'integer', 'minimum': 68, 'maximum': 65535}}),
+    'veth_pairs': item_schema(['name', 'peer'], dict(_END, peer={
+        'type': 'object', 'required': ['name'], 'additionalProperties': False, 'properties': _END})),
+    'routes': item_schema(['dst'], {
+        'namespace': NETNS_SCHEMA, 'dst': {'type': 'string'}, 'via': {'type': 'string'},
+        'dev': IFNAME_SCHEMA, 'metric': {'type': 'integer', 'minimum': 0}, 'onlink': {'type': 'boolean'}}),
+}
+
+
+def stage_errors(machine, context):
+    """Names once per namespace, masters that are declared bridges, addresses a host may hold, each once, in
+    the subnet of the bridge they are plugged into, one subnet per network; routes with a gateway on a
+    connected network; VXLAN tunnel ends of one family. Fills context.addresses and context.refused."""
+    errors = []
+    where_stage = context.where_stage
+    namespaces = [ns['name'] for ns in machine.get('namespaces', [])]
+    for name in sorted({n for n in namespaces if namespaces.count(n) > 1}):
+        errors.append("machine.namespaces: '%s' is declared twice%s; each namespace once" % (name, where_stage))
+    links, segments, addresses, refused = {}, {}, context.addresses, context.refused
+    bridges = {(b.get('namespace'), b['name']) for b in machine.get('bridges', [])}
+    for where, ns, end, kind in _ends(machine):
+        errors += context.namespace_errors(where, ns)
+        key = (ns, end['name'])
+        if key in links:
+            errors.append("%s.name: '%s' is declared twice in %s%s"
+                          % (where, end['name'], ns or 'the root namespace', where_stage))
+        links[key] = where
+        master = end.get('master')
+        if master is not None and (ns, master) not in bridges:
+            errors.append("%s.master: '%s' is not a bridge declared in %s%s"
+                          % (where, master, ns or 'the root namespace', where_stage))
+        for j, text in enumerate(end.get('addresses', [])):
+            iface = check_address(errors, '%s.addresses[%d]' % (where, j), text)
+            if iface is not None:
+                addresses.append(('%s.addresses[%d]' % (where, j), ns, end['name'], iface))
+            else:
+                refused.add(ns)
+    # Which links share a layer-2 segment: a bridge with its ports and their
+    # peers; a veth pair without a bridge on its own.
+    for i, pair in enumerate(machine.get('veth_pairs', [])):
+        pair_ends = [(pair.get('namespace'), pair['name'], pair.get('master')),
+                     (pair['peer'].get('namespace'), pair['peer']['name'], pair['peer'].get('master'))]
+        masters = [(ns, m) for ns, _, m in pair_ends if m is not None]
+        segment = ('bridge',) + masters[0] if masters else ('pair', i)
+        for ns, name, _ in pair_ends:
+            segments[(ns, name)] = segment
+    for b in machine.get('bridges', []):
+        segments[(b.get('namespace'), b['name'])] = ('bridge', b.get('namespace'), b['name'])
+    for v in machine.get('vxlans', []):
+        segments[(v.get('namespace'), v['name'])] = ('vxlan', v.get('namespace'), v['name'])
+    # On a bridge that has addresses, every address of its segment is in one of
+    # its subnets: a namespace plugged into v-net-0 lives on 192.168.15.0/24.
+    for b in machine.get('bridges', []):
+        segment = ('bridge', b.get('namespace'), b['name'])
+        nets = [i.network for w, n, name, i in addresses if (n, name) == (b.get('namespace'), b['name'])]
+        if not nets:
+            continue
+        for where, ns, name, iface in addresses:
+            if segments.get((ns, name)) == segment and not any(iface.ip in net for net in nets):
+                errors.append("%s: %s is outside %s, the subnet of the bridge %s it is plugged into%s"
+                              % (where, iface, ', '.join(map(str, nets)), b['name'], where_stage))
+                refused.add(ns)
+    seen = {}
+    for where, ns, name, iface in addresses:
+        if iface.ip in seen:
+            errors.append("%s: %s is already held by %s%s; each address once"
+                          % (where, iface.ip, seen[iface.ip], where_stage))
+        seen[iface.ip] = where
+    for a, (where_a, ns_a, name_a, iface_a) in enumerate(addresses):
+        for where_b, ns_b, name_b, iface_b in addresses[a + 1:]:
+            if segments.get((ns_a, name_a)) != segments.get((ns_b, name_b)) \
+                    and iface_a.network.overlaps(iface_b.network):
+                errors.append("%s: %s overlaps %s of %s, which is on another network%s; separate networks "
+                              "need separate subnets" % (where_b, iface_b.network, iface_a.network, where_a,
+                                                         where_stage))
+    for i, route in enumerate(machine.get('routes', [])):
+        where = path_of(route, 'routes', i)
+        errors += context.namespace_errors(where, route.get('namespace'))
+        dst = route['dst']
+        if dst != 'default':
+            try:
+                ipaddress.ip_network(dst)
+            except ValueError:
+                errors.append("%s.dst: '%s' must be 'default' or a network with its host bits zero, like "
+                              "192.168.1.0/24" % (where, dst))
+        if 'via' not in route and 'dev' not in route:
+            errors.append('%s: needs via (a gateway) or dev (a link)' % where)
+        if 'via' in route:
+            try:
+                via = ipaddress.ip_address(route['via'])
+            except ValueError:
+                errors.append("%s.via: '%s' is not an IP address" % (where, route['via']))
+                continue
+            ns = route.get('namespace')
+            connected = [iface.network for _, n, _, iface in addresses if n == ns]
+            if ns is not None and ns not in refused and not any(via in net for net in connected):
+                errors.append("%s.via: %s is in no subnet of namespace %s (%s)%s; a gateway must be on a "
+                              "connected network" % (where, via, ns, ', '.join(map(str, connected)) or 'none',
+                                                     where_stage))
+    return errors + _vxlan_errors(machine, where_stage)
+
+
+def _ends(machine):
+    """(path, namespace, end) of every link end: bridges, VXLAN devices and both ends of each veth pair."""
+    for i, bridge in enumerate(machine.get('bridges', [])):
+        yield bridge.get('__path', 'machine.bridges[%d]' % i), bridge.get('namespace'), bridge, 'bridge'
+    for i, vxlan in enumerate(machine.get('vxlans', [])):
+        yield vxlan.get('__path', 'machine.vxlans[%d]' % i), vxlan.get('namespace'), vxlan, 'vxlan'
+    for i, pair in enumerate(machine.get('veth_pairs', [])):
+        where = pair.get('__path', 'machine.veth_pairs[%d]' % i)
+        yield where, pair.get('namespace'), pair, 'veth'
+        yield where + '.peer', pair['peer'].get('namespace'), pair['peer'], 'veth'
+
+
+def _vxlan_errors(machine, where_stage):
+    errors = []
+    for i, vxlan in enumerate(machine.get('vxlans', [])):
+        where = vxlan.get('__path', 'machine.vxlans[%d]' % i)
+        family = set()
+        for key, values in (('local', [vxlan['local']] if 'local' in vxlan else []),
+                            ('remotes', vxlan.get('remotes', []))):
+            for j, text in enumerate(values):
+                try:
+                    family.add(ipaddress.ip_address(text).version)
+                except ValueError:
+                    errors.append("%s.%s: '%s' is not an IP address (a VXLAN tunnel end point, RFC 7348)%s"
+                                  % (where, key if key == 'local' else '%s[%d]' % (key, j), text, where_stage))
+        if len(family) > 1:
+            errors.append("%s: local and remotes mix IPv4 and IPv6%s; one family" % (where, where_stage))
+        if vxlan.get('local') in vxlan.get('remotes', []):
+            errors.append("%s.remotes: holds the local address %s%s; remotes are the other nodes"
+                          % (where, vxlan['local'], where_stage))
+    return errors
 
 
 def initial(engine):

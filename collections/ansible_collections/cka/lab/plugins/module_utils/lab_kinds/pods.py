@@ -16,13 +16,109 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import posixpath
 
-from ansible_collections.cka.lab.plugins.module_utils.cni import CniError, conflist_of, parse_conflist, plugin_types, result_addresses, version_tuple
+from ansible_collections.cka.lab.plugins.module_utils.cni import (
+    CniError,
+    conflist_of,
+    parse_conflist,
+    plugin_types,
+    result_addresses,
+    version_tuple,
+)
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.files import read_file
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.rules import delete_rules
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
+    IFNAME_SCHEMA,
+    NETNS,
+    PORT_SCHEMA,
+    item_schema,
+    path_of,
+)
 
 KEYS = ('pods',)
+
+SCHEMA = {'pods': item_schema(['name', 'network'], {
+    'name': {'type': 'string', 'pattern': NETNS}, 'network': {'type': 'string'},
+    'ifname': IFNAME_SCHEMA, 'subnet': {'type': 'string'},
+    'cni_path': {'type': 'array', 'items': {'type': 'string'}, 'minItems': 1},
+    'port_mappings': {'type': 'array', 'items': {
+        'type': 'object', 'required': ['hostPort', 'containerPort'], 'additionalProperties': False,
+        'properties': {'hostPort': PORT_SCHEMA, 'containerPort': PORT_SCHEMA,
+                       'protocol': {'enum': ['tcp', 'udp', 'sctp']},
+                       'hostIP': {'type': 'string'}}}}})}
+
+
+def stage_errors(machine, context):
+    """A pod's name is its namespace and container ID: once, and not also in machine.namespaces; its network
+    a declared configuration list whose plugins the stage installs; its published ports once per node."""
+    errors = []
+    namespaces = [ns['name'] for ns in machine.get('namespaces', [])]
+    pods = [pod['name'] for pod in machine.get('pods', [])]
+    for i, pod in enumerate(machine.get('pods', [])):
+        where = path_of(pod, 'pods', i)
+        if pod['name'] in namespaces:
+            errors.append("%s.name: '%s' is also declared in machine.namespaces%s; a pod's namespace is made by "
+                          "its runtime, declare it once, as a pod" % (where, pod['name'], context.where_stage))
+        elif pods.count(pod['name']) > 1 and pods.index(pod['name']) != i:
+            errors.append("%s.name: '%s' is declared twice%s; each pod once (its name is its namespace and "
+                          "container ID)" % (where, pod['name'], context.where_stage))
+    return errors + _network_errors(machine, context.where_stage)
+
+
+def _json_file(machine, path):
+    """The parsed content of a declared file, or None when it is not declared or not JSON."""
+    for item in machine.get('files', []):
+        if item['path'] == path and 'content' in item:
+            try:
+                return json.loads(item['content'])
+            except ValueError:
+                return None
+    return None
+
+
+def _network_errors(machine, where_stage):
+    """Pods: their network a declared configuration list whose plugins the stage installs, their slice a
+    network, their published ports once per node."""
+    errors = []
+    files = {f['path']: f for f in machine.get('files', [])}
+    published = {}
+    for i, pod in enumerate(machine.get('pods', [])):
+        where = pod.get('__path', 'machine.pods[%d]' % i)
+        network = pod['network']
+        conflist = _json_file(machine, network)
+        if network not in files:
+            errors.append("%s.network: '%s' is not a file declared in machine.files%s; a pod is attached to a "
+                          "network configuration list the lab writes" % (where, network, where_stage))
+        elif conflist is None or not isinstance(conflist, dict) or not isinstance(conflist.get('plugins'), list) \
+                or not all(isinstance(p, dict) and isinstance(p.get('type'), str) for p in conflist['plugins']) \
+                or not isinstance(conflist.get('name'), str) or not isinstance(conflist.get('cniVersion'), str):
+            errors.append("%s.network: %s is not a network configuration list (JSON with cniVersion, name and "
+                          "plugins, each with a type; CNI SPEC.md)%s" % (where, network, where_stage))
+        else:
+            cni_path = pod.get('cni_path') or ['/opt/cni/bin']
+            installed = {posixpath.basename(path) for path in files
+                         if posixpath.dirname(path) in cni_path}
+            if installed:
+                for plugin in plugin_types(conflist):
+                    if plugin not in installed:
+                        errors.append("%s.network: %s runs the plugin %s, which the lab does not install in %s "
+                                      "(installed there: %s)%s" % (where, network, plugin, ':'.join(cni_path),
+                                                                   ', '.join(sorted(installed)), where_stage))
+        if 'subnet' in pod:
+            try:
+                ipaddress.ip_network(pod['subnet'])
+            except ValueError:
+                errors.append("%s.subnet: '%s' is not a network in CIDR form with its host bits zero, like "
+                              "10.244.1.0/24" % (where, pod['subnet']))
+        for j, mapping in enumerate(pod.get('port_mappings', [])):
+            key = (mapping['hostPort'], mapping.get('protocol', 'tcp'))
+            if key in published:
+                errors.append("%s.port_mappings[%d].hostPort: %d/%s is already published for %s%s; a node port "
+                              "once" % (where, j, key[0], key[1], published[key], where_stage))
+            published.setdefault(key, pod['name'])
+    return errors
 # Where libcni (containerd, CRI-O) keeps each attachment's result, and where
 # host-local keeps its leases by default (plugins/ipam/host-local README).
 CNI_CACHE_DIR = '/var/lib/cni/results'
@@ -207,7 +303,7 @@ def _detach(engine, entry, netns):
     runtime.delete(conflist, entry['containerId'], netns, entry['ifName'], entry.get('capabilityArgs') or None)
 
 
-def withdraw(engine, machine, record, plan=None):
+def withdraw(engine, machine, record, plan):
     """DEL the recorded pods the stage no longer declares, and delete their namespaces."""
     wanted = {pod['name'] for pod in machine.get('pods', [])}
     recorded = {entry['name']: entry for entry in record.get('pods', [])}
@@ -216,7 +312,7 @@ def withdraw(engine, machine, record, plan=None):
         record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
 
 
-def build(engine, machine, record, plan=None):
+def build(engine, machine, record, plan):
     pods = machine.get('pods', [])
     recorded = {entry['name']: entry for entry in record.get('pods', [])}
     if pods and 'cni_dirs' not in record:

@@ -17,8 +17,96 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import Engi
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict, delete_rule
 from ansible_collections.cka.lab.plugins.module_utils.nat import NatError
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_rule, plan_rules
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import IFNAME_SCHEMA, PORT_SCHEMA, item_schema, path_of
+from ansible_collections.cka.lab.plugins.module_utils.nat import HOOK_OF_CHAIN, Traffic, iptables_rule
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError
 
 KEYS = ('chains', 'rules')
+
+SCHEMA = {
+    'chains': item_schema(['table', 'chain'], {
+        'table': {'enum': sorted(BUILTIN_CHAINS)},
+        'chain': {'type': 'string', 'pattern': r'^[A-Za-z0-9_-]{1,28}\Z'}}),
+    'rules': item_schema(['table', 'rule'], {
+        'table': {'enum': sorted(BUILTIN_CHAINS)}, 'rule': {'type': 'string'},
+        'traffic': {'type': 'object', 'required': ['source', 'destination'],
+                    'additionalProperties': False, 'properties': {
+                        'hook': {'enum': ['prerouting', 'postrouting', 'output', 'input']},
+                        'source': {'type': 'string'}, 'destination': {'type': 'string'},
+                        'protocol': {'enum': ['tcp', 'udp']}, 'port': PORT_SCHEMA,
+                        'in': IFNAME_SCHEMA, 'out': IFNAME_SCHEMA, 'local': {'type': 'boolean'},
+                        'out_address': {'type': 'string'}}}}),
+}
+
+
+def stage_errors(machine, context):
+    """Rules that parse, with ports TCP and UDP have, in a built-in chain or one the lab declares; a rule's
+    traffic a packet it translates."""
+    errors = []
+    chains = {(c['table'], c['chain']) for c in machine.get('chains', [])}
+    for i, item in enumerate(machine.get('rules', [])):
+        where = path_of(item, 'rules', i) + '.rule'
+        try:
+            rule = parse_rule(item['table'], item['rule'])
+        except RuleError as exc:
+            errors.append("%s: '%s' %s" % (where, item['rule'], exc))
+            continue
+        for problem in _port_problems(rule):
+            errors.append("%s: '%s' %s" % (where, item['rule'], problem))
+        if rule.chain not in BUILTIN_CHAINS[item['table']] and (item['table'], rule.chain) not in chains:
+            errors.append("%s: chain '%s' is neither a built-in chain of table %s (%s) nor declared in "
+                          "machine.chains" % (where, rule.chain, item['table'],
+                                              ', '.join(sorted(BUILTIN_CHAINS[item['table']]))))
+        if 'traffic' in item:
+            errors += _traffic_problems(path_of(item, 'rules', i), item)
+    return errors
+
+
+def _port(text):
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _port_problems(rule):
+    """Ports a rule names that TCP and UDP do not have (1-65535, RFC 793 and RFC 768)."""
+    problems = []
+    for match in rule.matches:
+        option, _, value = match.lstrip('!').partition('=')
+        if option in ('--dport', '--sport', '--destination-port', '--source-port'):
+            if not all(_port(part) for part in value.split(':')):
+                problems.append("has %s %s; allowed: a port 1-65535 or a range FIRST:LAST" % (option, value))
+    for option, values in rule.target_options:
+        if option in ('--to-destination', '--to-source') and values and ':' in values[0]:
+            ports = values[0].rsplit(':', 1)[1]
+            if not all(_port(part) for part in ports.split('-')):
+                problems.append("has %s %s; allowed: ADDRESS:PORT with a port 1-65535" % (option, values[0]))
+        if option == '--to-ports' and values and not all(_port(part) for part in values[0].split('-')):
+            problems.append("has --to-ports %s; allowed: a port 1-65535" % values[0])
+    return problems
+
+
+def _traffic_problems(where, item):
+    """A rule's `traffic` must be a packet its own rule translates (nat.py judges rules by it)."""
+    if item['table'] != 'nat':
+        return ["%s.traffic: only a rule of table nat is judged by its traffic; this one is in table %s"
+                % (where, item['table'])]
+    rule = iptables_rule('lab', 'nat', item['rule'], 0)
+    try:
+        traffic = Traffic.from_declaration(rule.chain, item['traffic'])
+    except NatError as exc:
+        return ['%s.traffic: %s' % (where, exc)]
+    if rule.chain in HOOK_OF_CHAIN and traffic.hook != HOOK_OF_CHAIN[rule.chain]:
+        return ["%s.traffic.hook: '%s' is not where the rule's chain %s is; allowed: %s (or leave it out)"
+                % (where, traffic.hook, rule.chain, HOOK_OF_CHAIN[rule.chain])]
+    if rule.action[0] not in ('dnat', 'snat', 'masquerade', 'redirect'):
+        return ["%s.traffic: the rule's target is not DNAT, SNAT, MASQUERADE or REDIRECT; only those are judged "
+                "by their traffic" % where]
+    if rule.action[0] == 'masquerade' and not traffic.out_address:
+        return ["%s.traffic.out_address: missing; MASQUERADE writes the out interface's address, which a rule "
+                "typed as SNAT must match" % where]
+    if rule.matches(traffic) is not True:
+        return ["%s.traffic: the rule '%s' does not take this packet (%s); allowed: a packet of the lesson the "
+                "rule translates" % (where, item['rule'], traffic.words())]
+    return []
 
 
 def tools(machine):

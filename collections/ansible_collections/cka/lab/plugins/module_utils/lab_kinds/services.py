@@ -12,11 +12,44 @@ before any change, naming the program and its pid.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, ns_words
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import NETNS_SCHEMA, PORT_SCHEMA, item_schema, path_of
 
 KEYS = ('services',)
+
+SCHEMA = {'services': item_schema(['name', 'command', 'listen'], {
+    'name': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]{0,23}\Z'},
+    'description': {'type': 'string'},
+    'namespace': NETNS_SCHEMA,
+    'command': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}, 'minItems': 1},
+    'listen': {'type': 'array', 'minItems': 1, 'items': {
+        'type': 'object', 'required': ['protocol', 'address', 'port'], 'additionalProperties': False,
+        'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'address': {'type': 'string'},
+                       'port': PORT_SCHEMA}}}})}
+
+
+def stage_errors(machine, context):
+    """A service runs in a namespace of the lab and listens on one of that namespace's addresses."""
+    errors = []
+    for i, service in enumerate(machine.get('services', [])):
+        where = path_of(service, 'services', i)
+        errors += context.namespace_errors(where, service.get('namespace'))
+        own = {iface.ip for _, n, _, iface in context.addresses if n == service.get('namespace')}
+        for j, listen in enumerate(service['listen']):
+            try:
+                address = ipaddress.ip_address(listen['address'])
+            except ValueError:
+                errors.append("%s.listen[%d].address: '%s' is not an IP address" % (where, j, listen['address']))
+                continue
+            if not (address.is_unspecified or address.is_loopback or address in own
+                    or service.get('namespace') is None or service.get('namespace') in context.refused):
+                errors.append("%s.listen[%d].address: %s is not an address of namespace %s (%s)%s"
+                              % (where, j, address, service.get('namespace'),
+                                 ', '.join(sorted(map(str, own))) or 'none', context.where_stage))
+    return errors
 
 
 def initial(engine):

@@ -10,9 +10,26 @@ go through the engine (Engine.sysctl_get/sysctl_set: /proc/sys, `sysctl -q -w`).
 """
 from __future__ import annotations
 
-from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, held_by_other_labs, ns_words, write_record
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import (
+    EngineError,
+    held_by_other_labs,
+    ns_words,
+    write_record,
+)
+from ansible_collections.cka.lab.plugins.module_utils.lab_schema import NETNS_SCHEMA, item_schema, path_of
 
 KEYS = ('sysctls',)
+
+SCHEMA = {'sysctls': item_schema(['name', 'value'], {
+    'name': {'type': 'string', 'pattern': r'^[a-z0-9_]+(\.[a-z0-9_-]+)+\Z'},
+    'value': {'type': 'string'}, 'namespace': NETNS_SCHEMA, 'if_exists': {'type': 'boolean'}})}
+
+
+def stage_errors(machine, context):
+    errors = []
+    for i, sysctl in enumerate(machine.get('sysctls', [])):
+        errors += context.namespace_errors(path_of(sysctl, 'sysctls', i), sysctl.get('namespace'))
+    return errors
 
 
 def initial(engine):

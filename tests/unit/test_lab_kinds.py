@@ -1,0 +1,45 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Each kind of lab object is one module of module_utils/lab_kinds/, behind one interface.
+
+The declaration's schema, its cross-field rules, the engine's build and its reset
+all come from lab_kinds.KINDS: a kind is added there and nowhere else in the
+collection (labs/README.md, "Adding a kind").
+"""
+import inspect
+
+import pytest
+
+from ansible_collections.cka.lab.plugins.module_utils import lab_declaration, lab_engine
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import KINDS, keys
+
+NEEDED = ('KEYS', 'SCHEMA', 'stage_errors', 'build', 'remove')
+HOOKS = {'tools': 1, 'snapshot': 2, 'initial': 1, 'plan': 3, 'note': 4, 'withdraw': 4, 'build': 4, 'done': 4,
+         'remove': 3, 'stage_errors': 2}
+
+
+@pytest.mark.parametrize('kind', KINDS, ids=[kind.__name__.rsplit('.', 1)[1] for kind in KINDS])
+def test_kind_has_the_interface(kind):
+    assert [name for name in NEEDED if not hasattr(kind, name)] == []
+    assert sorted(kind.SCHEMA) == sorted(kind.KEYS), 'SCHEMA must describe exactly the keys the kind owns'
+    for hook, arity in HOOKS.items():
+        if hasattr(kind, hook):
+            params = [p for p in inspect.signature(getattr(kind, hook)).parameters.values()
+                      if p.default is inspect.Parameter.empty]
+            assert len(params) == arity, '%s.%s takes %d arguments' % (kind.__name__, hook, arity)
+
+
+def test_each_key_belongs_to_one_kind():
+    assert len(keys()) == len(set(keys()))
+
+
+def test_the_declaration_schema_is_the_kinds():
+    machine = lab_declaration.SCHEMA['properties']['machine']['properties']
+    assert sorted(machine) == sorted(keys())
+    for kind in KINDS:
+        for key in kind.KEYS:
+            assert machine[key]['items'] is kind.SCHEMA[key]
+
+
+def test_the_engine_takes_every_kind():
+    assert lab_engine.KINDS is KINDS
