@@ -8,310 +8,76 @@ hand, a rule typed without a comment or a web server started from a shell pass
 the same checks as the lab's own. What a lab needs only to run on a lab machine
 (`environment: true` in its declaration) is not graded.
 """
-import ipaddress
-import json
 import shlex
 
 import pytest
 
-from lab_grading import covered_by, fail, file_lines_missing, json_differences, route_found, sockets_listening
-from ansible_collections.cka.lab.plugins.module_utils.cni import plugin_types
-from ansible_collections.cka.lab.plugins.module_utils.lab_engine import TOOL_PACKAGES
-from ansible_collections.cka.lab.plugins.module_utils.nat import NatError, declared_rule, read_ruleset
+from lab_grading import fail
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import files, links, look, pods, rules, services, sysctls
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import in_ns, ip, need, sockets_listening
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import namespace_words as ns_words
 
 LAB = "engine"
 
-
-_HAVE = {}
-
-
-def need(lab, tool, what):
-    """Fail, naming the tool and its package, when `tool` is not on the machine: a check that cannot run
-    must not blame the lesson."""
-    if (lab.name, tool) not in _HAVE:
-        _HAVE[(lab.name, tool)] = lab.run("command -v %s" % shlex.quote(tool)).rc == 0
-    if not _HAVE[(lab.name, tool)]:
-        package = TOOL_PACKAGES.get(tool, tool)
-        fail("this check cannot run on %s: %s needs `%s`, which is not installed (Debian package %s: "
-             "`apt-get install %s`) - see `command -v %s`" % (lab.name, what, tool, package, package, tool))
+# A kind's check that finds something missing fails the check with its message, without a traceback.
+look.set_fail(fail)
 
 
-def ns_words(namespace):
-    return "namespace %s" % namespace if namespace else "the host (the root namespace)"
-
-
-def ip(namespace, *args):
-    """`ip [-n NS] ARGS` as a student types it."""
-    return shlex.join(["ip", *(["-n", namespace] if namespace else []), *args])
-
-
-def in_ns(namespace, command):
-    return ("ip netns exec %s %s" % (shlex.quote(namespace), command)) if namespace else command
-
-
-def links(lab, namespace):
-    result = lab.run(ip(namespace, "-j", "-d", "addr", "show"))
-    if result.rc != 0:
-        fail("%s cannot be looked into (%s): %s" % (ns_words(namespace), ip(namespace, "addr"), result.stderr.strip()))
-    return {link["ifname"]: link for link in lab.parse_json(result.stdout)}
-
-
-def addresses(link):
-    return {"%s/%s" % (a["local"], a["prefixlen"]) for a in link.get("addr_info", [])}
-
-
-def check_link(lab, end, kind):
-    namespace, name = end.get("namespace"), end["name"]
-    look = ip(namespace, "addr", "show", name)
-    found = links(lab, namespace).get(name)
-    if found is None:
-        fail("%s has no interface %s - see `%s`" % (ns_words(namespace), name, ip(namespace, "link")))
-    found_kind = found.get("linkinfo", {}).get("info_kind")
-    if found_kind != kind:
-        fail("%s in %s is a %s, the lesson makes it a %s - see `%s`"
-             % (name, ns_words(namespace), found_kind or "plain interface", kind, ip(namespace, "-d", "link", "show", name)))
-    missing = sorted(set(end.get("addresses", [])) - addresses(found))
-    if missing:
-        fail("%s in %s lacks the address %s - see `%s`" % (name, ns_words(namespace), ", ".join(missing), look))
-    if "UP" not in found.get("flags", []):
-        fail("%s in %s is down - see `%s` (bring it up with `%s`)"
-             % (name, ns_words(namespace), look, ip(namespace, "link", "set", name, "up")))
-    master = end.get("master")
-    if master and found.get("master") != master:
-        fail("%s is not plugged into the bridge %s - see `%s`"
-             % (name, master, ip(namespace, "link", "show", "master", master)))
-
-
-# --- what the lesson builds -----------------------------------------------------
+# --- what the lesson builds: each kind's checks (lab_kinds/*.py, check_*) ------------------------
 
 @pytest.mark.each("machine.namespaces")
 def test_namespace(lab, item):
-    listed = {ns["name"] for ns in lab.json("ip -j netns list")}
-    if item["name"] not in listed:
-        fail("there is no network namespace %s - see `ip netns`" % item["name"])
+    links.check_namespace(lab, item)
 
 
 @pytest.mark.each("machine.bridges")
 def test_bridge(lab, item):
-    check_link(lab, item, "bridge")
-    namespace, name = item.get("namespace"), item["name"]
-    data = links(lab, namespace)[name].get("linkinfo", {}).get("info_data", {})
-    if data.get("stp_state", 0):
-        fail("the bridge %s has STP on (stp_state %s): each port it gets waits about %d s (listening, then learning) "
-             "before it forwards; the lesson's bridge has it off: `%s` - see `%s`"
-             % (name, data["stp_state"], 2 * int(data.get("forward_delay", 1500)) // 100,
-                ip(namespace, "link", "set", "dev", name, "type", "bridge", "stp_state", "0"),
-                ip(namespace, "-d", "link", "show", name)))
+    links.check_bridge(lab, item)
 
 
 @pytest.mark.each("machine.vxlans")
 def test_vxlan(lab, item):
-    check_link(lab, item, "vxlan")
-    namespace, name = item.get("namespace"), item["name"]
-    found = links(lab, namespace)[name]
-    data = found.get("linkinfo", {}).get("info_data", {})
-    look = ip(namespace, "-d", "link", "show", name)
-    wanted = {"id": item["vni"], "port": item.get("dstport", 4789), "link": item["dev"]}
-    if item.get("local"):
-        wanted["local"] = item["local"]
-    for key, value in wanted.items():
-        if str(data.get(key)) != str(value):
-            fail("%s in %s has %s %s; the lesson gives it %s %s - see `%s`"
-                 % (name, ns_words(namespace), VXLAN_WORDS[key], data.get(key, "none"), VXLAN_WORDS[key], value, look))
-    need(lab, "bridge", "reading the VXLAN flood list")
-    fdb = "bridge%s fdb show dev %s" % (" -n %s" % shlex.quote(namespace) if namespace else "", shlex.quote(name))
-    listing = lab.run(fdb).stdout
-    flood = {line.split(" dst ")[1].split()[0] for line in listing.splitlines()
-             if line.startswith("00:00:00:00:00:00") and " dst " in line}
-    missing = sorted(set(item.get("remotes", [])) - flood)
-    if missing:
-        fail("%s does not send to the other nodes %s (no all-zeros forwarding entry with that dst) - see `%s`; add "
-             "one with `bridge fdb append 00:00:00:00:00:00 dev %s dst %s`"
-             % (name, ", ".join(missing), fdb, name, missing[0]))
-
-
-VXLAN_WORDS = {"id": "VNI (id)", "port": "UDP port (dstport)", "link": "underlay link (dev)", "local": "local address"}
+    links.check_vxlan(lab, item)
 
 
 @pytest.mark.each("machine.pods")
 def test_pod(lab, item):
-    name, ifname = item["name"], item.get("ifname", "eth0")
-    listed = {ns["name"] for ns in lab.json("ip -j netns list")}
-    if name not in listed:
-        fail("there is no pod %s: no network namespace of that name - see `ip netns`" % name)
-    found = links(lab, name).get(ifname)
-    if found is None:
-        fail("pod %s has no %s: the network was not attached (CNI ADD) - see `%s`" % (name, ifname, ip(name, "link")))
-    if "UP" not in found.get("flags", []):
-        fail("%s of pod %s is down - see `%s`" % (ifname, name, ip(name, "addr", "show", ifname)))
-    have = [a["local"] for a in found.get("addr_info", []) if a.get("family") == "inet"]
-    if not have:
-        fail("%s of pod %s has no IPv4 address - see `%s`" % (ifname, name, ip(name, "addr", "show", ifname)))
-    if item.get("subnet") and not any(ipaddress.ip_address(a) in ipaddress.ip_network(item["subnet"]) for a in have):
-        fail("pod %s has %s, outside its node's slice %s - see `%s` and the ranges in `cat %s`"
-             % (name, ", ".join(have), item["subnet"], ip(name, "addr", "show", ifname), item["network"]))
-    if not route_found(lab.json(ip(name, "-j", "route", "show")), {"dst": "default"}):
-        fail("pod %s has no default route - see `%s`" % (name, ip(name, "route")))
+    pods.check_pod(lab, item)
 
 
 @pytest.mark.each("machine.veth_pairs")
 def test_veth_pair(lab, item):
-    check_link(lab, item, "veth")
-    check_link(lab, item["peer"], "veth")
-    end = links(lab, item.get("namespace"))[item["name"]]
-    peer = links(lab, item["peer"].get("namespace"))[item["peer"]["name"]]
-    # Each end's peer index is the other's own index (ip -d link shows it as NAME@ifN).
-    if end.get("link_index", peer["ifindex"]) != peer["ifindex"] or peer.get("link_index", end["ifindex"]) != end["ifindex"]:
-        fail("%s and %s are not the two ends of one veth pair - see `%s` and `%s`"
-             % (item["name"], item["peer"]["name"], ip(item.get("namespace"), "link", "show", item["name"]),
-                ip(item["peer"].get("namespace"), "link", "show", item["peer"]["name"])))
+    links.check_veth_pair(lab, item)
 
 
 @pytest.mark.each("machine.routes")
 def test_route(lab, item):
-    namespace = item.get("namespace")
-    family = ["-6"] if ":" in item.get("via", "") or ":" in item["dst"] else []
-    routes = lab.json(ip(namespace, *family, "-j", "route", "show"))
-    if not route_found(routes, item):
-        wanted = "%s%s%s" % (item["dst"], " via %s" % item["via"] if item.get("via") else "",
-                             " dev %s" % item["dev"] if item.get("dev") else "")
-        fail("%s has no route %s - see `%s`" % (ns_words(namespace), wanted, ip(namespace, *family, "route")))
+    links.check_route(lab, item)
 
 
 @pytest.mark.each("machine.sysctls")
 def test_sysctl(lab, item):
-    namespace = item.get("namespace")
-    command = in_ns(namespace, "sysctl -n %s" % shlex.quote(item["name"]))
-    result = lab.run(command)
-    if result.rc != 0:
-        fail("%s has no setting %s - see `%s`" % (ns_words(namespace), item["name"], command))
-    if result.stdout.split() != str(item["value"]).split():
-        fail("%s is %s in %s; the lesson sets it to %s - see `%s`"
-             % (item["name"], result.stdout.strip(), ns_words(namespace), item["value"], command))
+    sysctls.check_sysctl(lab, item)
 
 
 @pytest.mark.each("machine.chains")
 def test_chain(lab, item):
-    command = "iptables -t %s -S %s" % (item["table"], shlex.quote(item["chain"]))
-    if lab.run(command).rc != 0:
-        fail("table %s has no chain %s - see `iptables -t %s -S`" % (item["table"], item["chain"], item["table"]))
-
-
-def iptables_listings(lab, table):
-    """`iptables -t TABLE -S` of every iptables backend with tables here: nf_tables, and legacy when loaded."""
-    need(lab, "iptables", "reading the iptables rules")
-    commands = ["iptables -w -t %s -S" % table]
-    if lab.run("grep -qw %s /proc/net/ip_tables_names" % table).rc == 0:
-        commands.append("iptables-legacy -w -t %s -S" % table)
-    out = []
-    for command in commands:
-        result = lab.run(command)
-        if result.rc != 0:
-            fail("this check cannot run on %s: `%s` failed (rc %d): %s"
-                 % (lab.name, command, result.rc, (result.stderr or result.stdout).strip() or "no message"))
-        out.append(result.stdout)
-    return out
+    rules.check_chain(lab, item)
 
 
 @pytest.mark.each("machine.rules")
 def test_rule(lab, item):
-    if item.get("traffic"):
-        check_nat_rule(lab, item)
-        return
-    if not any(covered_by(item["table"], item["rule"], listing) for listing in iptables_listings(lab, item["table"])):
-        fail("no rule in table %s does what `iptables -t %s %s` does - see `iptables -t %s -S`"
-             % (item["table"], item["table"], item["rule"], item["table"]))
-
-
-def check_nat_rule(lab, item):
-    """A NAT rule of the lesson, judged by what the machine's rules (any tool) do to the lesson's packet."""
-    need(lab, "iptables", "reading the NAT rules")
-    try:
-        ruleset = read_ruleset(lambda argv: tuple(getattr(lab.run(shlex.join(argv)), key)
-                                                  for key in ("rc", "stdout", "stderr")))
-    except NatError as exc:
-        fail("the NAT rules cannot be read: %s" % exc)
-    declared, traffic, wanted = declared_rule(item)
-    found = ruleset.decide(traffic)
-    if found.rule is not None and found.effect.same_as(wanted):
-        return
-    look = "iptables -t nat -S %s" % declared.chain
-    if lab.run("command -v nft").rc == 0:
-        look += "` and `nft list ruleset"
-    unsure = ("; passed over, not understood by the grader: %s" % ", ".join(r.shown() for r in found.uncertain[:2])
-              if found.uncertain else "")
-    if found.rule is None:
-        fail("no NAT rule takes the lesson's traffic (%s): the lesson's `iptables -t nat %s` %s%s - see `%s`"
-             % (traffic.words(), item["rule"], wanted.words(), unsure, look))
-    fail("the lesson's traffic (%s) is taken by %s, which %s; the lesson's `iptables -t nat %s` %s%s - see `%s`"
-         % (traffic.words(), found.rule.shown(), found.effect.words(), item["rule"], wanted.words(), unsure, look))
+    rules.check_rule(lab, item)
 
 
 @pytest.mark.each("machine.files")
 def test_file(lab, item):
-    path = shlex.quote(item["path"])
-    if "link" in item:
-        # The lesson's binary at the path: linked or copied, it is the same file.
-        if lab.run("cmp -s %s %s" % (path, shlex.quote(item["link"]))).rc != 0:
-            fail("%s is not %s (link or copy it: `ln -s %s %s`) - see `ls -l %s`"
-                 % (item["path"], item["link"], item["link"], item["path"], path))
-        return
-    result = lab.run("cat %s" % path)
-    if result.rc != 0:
-        fail("%s is missing - see `ls -l %s`" % (item["path"], path))
-    if item.get("format") == "json":
-        try:
-            found = json.loads(result.stdout)
-        except ValueError as exc:
-            fail("%s is not JSON (%s) - see `cat %s`" % (item["path"], exc, path))
-        wanted = json.loads(item["content"])
-        if isinstance(wanted, dict) and "plugins" in wanted and isinstance(found, dict) \
-                and found.get("cniVersion") not in (None, wanted.get("cniVersion")):
-            # A network configuration list of another cniVersion is the lesson's when every plugin of it
-            # supports that version (what each answers to CNI_COMMAND=VERSION).
-            refused = cni_version_refused(lab, wanted, str(found["cniVersion"]))
-            if refused:
-                fail("%s has cniVersion %s, which %s - see `echo '{}' | CNI_COMMAND=VERSION /opt/cni/bin/%s`"
-                     % (item["path"], found["cniVersion"], refused, plugin_types(wanted)[0]))
-            wanted["cniVersion"] = found["cniVersion"]
-        differences = json_differences(wanted, found)
-        if differences:
-            fail("%s differs from the lesson's: %s - see `cat %s`" % (item["path"], "; ".join(differences[:3]), path))
-        return
-    missing = file_lines_missing(item["content"], result.stdout)
-    if missing:
-        fail("%s lacks the line%s %s - see `cat %s`"
-             % (item["path"], "s" if len(missing) > 1 else "", "; ".join(repr(m) for m in missing), item["path"]))
+    files.check_file(lab, item)
 
 
 @pytest.mark.each("machine.services")
 def test_service_listens(lab, item):
-    need(lab, "ss", "listing listening sockets")
-    namespace = item.get("namespace")
-    for listen in item["listen"]:
-        flag = "-ltn" if listen["protocol"] == "tcp" else "-lun"
-        listing = lab.run(in_ns(namespace, "ss -H %s" % flag)).stdout
-        if not sockets_listening(listing, listen["address"], listen["port"]):
-            fail("nothing listens on %s port %s/%s in %s - see `%s`"
-                 % (listen["address"], listen["port"], listen["protocol"], ns_words(namespace),
-                    in_ns(namespace, "ss %sp" % flag)))
-
-
-def cni_version_refused(lab, conflist, version, bin_dir="/opt/cni/bin"):
-    """Why the plugins of `conflist` in `bin_dir` cannot run it at `version`, or None when all support it."""
-    refusing = []
-    for kind in plugin_types(conflist):
-        result = lab.run("echo '{\"cniVersion\":\"1.0.0\"}' | CNI_COMMAND=VERSION %s/%s" % (bin_dir, shlex.quote(kind)))
-        try:
-            versions = json.loads(result.stdout).get("supportedVersions") or []
-        except (ValueError, AttributeError):
-            versions = []
-        if version not in versions:
-            refusing.append("%s (supports %s)" % (kind, ", ".join(versions) or "nothing it says"))
-    if refusing:
-        return "the plugin%s %s do%s not support" % ("s" if len(refusing) > 1 else "", "; ".join(refusing),
-                                                    "" if len(refusing) > 1 else "es")
-    return None
+    services.check_service(lab, item)
 
 
 # --- what must work ----------------------------------------------------------------

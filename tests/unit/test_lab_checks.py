@@ -47,7 +47,7 @@ class FakeLabMachine:
 
 @pytest.fixture(autouse=True)
 def forget_tools():
-    lab_checks._HAVE.clear()
+    lab_checks.look._HAVE.clear()
 
 
 def failure(function, *args):
@@ -82,8 +82,8 @@ def test_a_conflist_of_another_supported_cni_version_is_the_lessons():
     versions = Result(stdout='{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}')
     lab = FakeLabMachine({'echo': versions})
     conflist = {'cniVersion': '1.0.0', 'name': 'cbr0', 'plugins': [{'type': 'bridge', 'ipam': {'type': 'host-local'}}]}
-    assert lab_checks.cni_version_refused(lab, conflist, '0.3.1') is None
-    assert lab_checks.cni_version_refused(lab, conflist, '0.2.0') == (
+    assert lab_checks.files.cni_version_refused(lab, conflist, '0.3.1') is None
+    assert lab_checks.files.cni_version_refused(lab, conflist, '0.2.0') == (
         'the plugins bridge (supports 0.3.0, 0.3.1, 0.4.0, 1.0.0); host-local (supports 0.3.0, 0.3.1, 0.4.0, 1.0.0) '
         'do not support')
 

@@ -7,6 +7,8 @@ all come from lab_kinds.KINDS: a kind is added there and nowhere else in the
 collection (labs/README.md, "Adding a kind").
 """
 import inspect
+import pathlib
+import re
 
 import pytest
 
@@ -43,3 +45,13 @@ def test_the_declaration_schema_is_the_kinds():
 
 def test_the_engine_takes_every_kind():
     assert lab_engine.KINDS is KINDS
+
+
+def test_the_grader_checks_every_key_with_its_kind():
+    """checks/lab/test_lab.py has one check per `machine:` key, and it is the kind's own (check_*)."""
+    grader = (pathlib.Path(__file__).resolve().parents[2] / 'checks' / 'lab' / 'test_lab.py').read_text()
+    graded = re.findall(r'@pytest\.mark\.each\("machine\.(\w+)"\)\ndef test_\w+\(lab, item\):\n    (\w+)\.check_\w+\(',
+                        grader)
+    assert sorted(key for key, _ in graded) == sorted(keys())
+    owner = {key: kind.__name__.rsplit('.', 1)[1] for kind in KINDS for key in kind.KEYS}
+    assert all(owner[key] == module for key, module in graded)

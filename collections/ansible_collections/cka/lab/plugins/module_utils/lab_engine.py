@@ -34,6 +34,7 @@ import time
 from ansible_collections.cka.lab.plugins.module_utils.cni import Runtime  # noqa: F401
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import KINDS, links
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, other_labs, write_record
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import TOOL_PACKAGES
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.pods import CNI_CACHE_DIR, DEFAULT_CNI_PATH
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.rules import remove_marked
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import default_backend
@@ -489,13 +490,6 @@ def _shared_machine_problems(engine, machine):
                            'the variable%s %s' % ('s' if len(variables) > 1 else '', ', '.join(variables))
                            if variables else "this lab's names", lab, lab.replace('_', '-'), lab))
     return problems
-
-
-TOOL_PACKAGES = {'ip': 'iproute2', 'bridge': 'iproute2', 'ss': 'iproute2', 'iptables': 'iptables',
-                 'iptables-nft': 'iptables', 'iptables-legacy': 'iptables', 'nft': 'nftables',
-                 'python3': 'python3', 'socat': 'socat', 'curl': 'curl', 'systemd-run': 'systemd',
-                 'journalctl': 'systemd', 'sysctl': 'procps', 'conntrack': 'conntrack', 'tcpdump': 'tcpdump',
-                 'dig': 'dnsutils', 'ping': 'iputils-ping', 'coredns': 'the lab (playbooks/dns-lab.yml builds it)'}
 
 
 def tools_needed(machine):

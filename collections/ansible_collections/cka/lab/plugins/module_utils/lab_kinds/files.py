@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 
+from ansible_collections.cka.lab.plugins.module_utils.cni import plugin_types
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import fail, file_lines_missing, json_differences
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import PATH_RULE, item_schema, path_of, usable_path
 
 KEYS = ('files',)
@@ -215,3 +218,58 @@ def _remove_hand_made(engine, record, also):
             engine.commands.append('rmdir %s' % directory)
             if not engine.check_mode:
                 os.rmdir(directory)
+
+
+# -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
+
+def check_file(lab, item):
+    path = shlex.quote(item["path"])
+    if "link" in item:
+        # The lesson's binary at the path: linked or copied, it is the same file.
+        if lab.run("cmp -s %s %s" % (path, shlex.quote(item["link"]))).rc != 0:
+            fail("%s is not %s (link or copy it: `ln -s %s %s`) - see `ls -l %s`"
+                 % (item["path"], item["link"], item["link"], item["path"], path))
+        return
+    result = lab.run("cat %s" % path)
+    if result.rc != 0:
+        fail("%s is missing - see `ls -l %s`" % (item["path"], path))
+    if item.get("format") == "json":
+        try:
+            found = json.loads(result.stdout)
+        except ValueError as exc:
+            fail("%s is not JSON (%s) - see `cat %s`" % (item["path"], exc, path))
+        wanted = json.loads(item["content"])
+        if isinstance(wanted, dict) and "plugins" in wanted and isinstance(found, dict) \
+                and found.get("cniVersion") not in (None, wanted.get("cniVersion")):
+            # A network configuration list of another cniVersion is the lesson's when every plugin of it
+            # supports that version (what each answers to CNI_COMMAND=VERSION).
+            refused = cni_version_refused(lab, wanted, str(found["cniVersion"]))
+            if refused:
+                fail("%s has cniVersion %s, which %s - see `echo '{}' | CNI_COMMAND=VERSION /opt/cni/bin/%s`"
+                     % (item["path"], found["cniVersion"], refused, plugin_types(wanted)[0]))
+            wanted["cniVersion"] = found["cniVersion"]
+        differences = json_differences(wanted, found)
+        if differences:
+            fail("%s differs from the lesson's: %s - see `cat %s`" % (item["path"], "; ".join(differences[:3]), path))
+        return
+    missing = file_lines_missing(item["content"], result.stdout)
+    if missing:
+        fail("%s lacks the line%s %s - see `cat %s`"
+             % (item["path"], "s" if len(missing) > 1 else "", "; ".join(repr(m) for m in missing), item["path"]))
+
+
+def cni_version_refused(lab, conflist, version, bin_dir="/opt/cni/bin"):
+    """Why the plugins of `conflist` in `bin_dir` cannot run it at `version`, or None when all support it."""
+    refusing = []
+    for kind in plugin_types(conflist):
+        result = lab.run("echo '{\"cniVersion\":\"1.0.0\"}' | CNI_COMMAND=VERSION %s/%s" % (bin_dir, shlex.quote(kind)))
+        try:
+            versions = json.loads(result.stdout).get("supportedVersions") or []
+        except (ValueError, AttributeError):
+            versions = []
+        if version not in versions:
+            refusing.append("%s (supports %s)" % (kind, ", ".join(versions) or "nothing it says"))
+    if refusing:
+        return "the plugin%s %s do%s not support" % ("s" if len(refusing) > 1 else "", "; ".join(refusing),
+                                                    "" if len(refusing) > 1 else "es")
+    return None

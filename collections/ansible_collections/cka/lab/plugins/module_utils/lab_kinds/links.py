@@ -16,8 +16,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shlex
 
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, other_labs, strip, write_record
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import (
+    check_link,
+    fail,
+    ip,
+    links_in,
+    namespace_words,
+    need,
+    route_found,
+)
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.pods import cni_bridges
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
     ADDRESSES_SCHEMA,
@@ -459,3 +469,73 @@ def _removal_layers(*topologies):
         out.insert(0, dict(empty, routes=routes))
     out[-1]['namespaces'], out[-1]['bridges'], out[-1]['vxlans'] = namespaces, bridges, vxlans
     return out
+
+
+# -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
+
+def check_namespace(lab, item):
+    listed = {ns["name"] for ns in lab.json("ip -j netns list")}
+    if item["name"] not in listed:
+        fail("there is no network namespace %s - see `ip netns`" % item["name"])
+
+
+def check_bridge(lab, item):
+    check_link(lab, item, "bridge")
+    namespace, name = item.get("namespace"), item["name"]
+    data = links_in(lab, namespace)[name].get("linkinfo", {}).get("info_data", {})
+    if data.get("stp_state", 0):
+        fail("the bridge %s has STP on (stp_state %s): each port it gets waits about %d s (listening, then learning) "
+             "before it forwards; the lesson's bridge has it off: `%s` - see `%s`"
+             % (name, data["stp_state"], 2 * int(data.get("forward_delay", 1500)) // 100,
+                ip(namespace, "link", "set", "dev", name, "type", "bridge", "stp_state", "0"),
+                ip(namespace, "-d", "link", "show", name)))
+
+
+def check_vxlan(lab, item):
+    check_link(lab, item, "vxlan")
+    namespace, name = item.get("namespace"), item["name"]
+    found = links_in(lab, namespace)[name]
+    data = found.get("linkinfo", {}).get("info_data", {})
+    look = ip(namespace, "-d", "link", "show", name)
+    wanted = {"id": item["vni"], "port": item.get("dstport", 4789), "link": item["dev"]}
+    if item.get("local"):
+        wanted["local"] = item["local"]
+    for key, value in wanted.items():
+        if str(data.get(key)) != str(value):
+            fail("%s in %s has %s %s; the lesson gives it %s %s - see `%s`"
+                 % (name, namespace_words(namespace), VXLAN_WORDS[key], data.get(key, "none"), VXLAN_WORDS[key], value, look))
+    need(lab, "bridge", "reading the VXLAN flood list")
+    fdb = "bridge%s fdb show dev %s" % (" -n %s" % shlex.quote(namespace) if namespace else "", shlex.quote(name))
+    listing = lab.run(fdb).stdout
+    flood = {line.split(" dst ")[1].split()[0] for line in listing.splitlines()
+             if line.startswith("00:00:00:00:00:00") and " dst " in line}
+    missing = sorted(set(item.get("remotes", [])) - flood)
+    if missing:
+        fail("%s does not send to the other nodes %s (no all-zeros forwarding entry with that dst) - see `%s`; add "
+             "one with `bridge fdb append 00:00:00:00:00:00 dev %s dst %s`"
+             % (name, ", ".join(missing), fdb, name, missing[0]))
+
+
+VXLAN_WORDS = {"id": "VNI (id)", "port": "UDP port (dstport)", "link": "underlay link (dev)", "local": "local address"}
+
+
+def check_veth_pair(lab, item):
+    check_link(lab, item, "veth")
+    check_link(lab, item["peer"], "veth")
+    end = links_in(lab, item.get("namespace"))[item["name"]]
+    peer = links_in(lab, item["peer"].get("namespace"))[item["peer"]["name"]]
+    # Each end's peer index is the other's own index (ip -d link shows it as NAME@ifN).
+    if end.get("link_index", peer["ifindex"]) != peer["ifindex"] or peer.get("link_index", end["ifindex"]) != end["ifindex"]:
+        fail("%s and %s are not the two ends of one veth pair - see `%s` and `%s`"
+             % (item["name"], item["peer"]["name"], ip(item.get("namespace"), "link", "show", item["name"]),
+                ip(item["peer"].get("namespace"), "link", "show", item["peer"]["name"])))
+
+
+def check_route(lab, item):
+    namespace = item.get("namespace")
+    family = ["-6"] if ":" in item.get("via", "") or ":" in item["dst"] else []
+    routes = lab.json(ip(namespace, *family, "-j", "route", "show"))
+    if not route_found(routes, item):
+        wanted = "%s%s%s" % (item["dst"], " via %s" % item["via"] if item.get("via") else "",
+                             " dev %s" % item["dev"] if item.get("dev") else "")
+        fail("%s has no route %s - see `%s`" % (namespace_words(namespace), wanted, ip(namespace, *family, "route")))

@@ -28,6 +28,7 @@ from ansible_collections.cka.lab.plugins.module_utils.cni import (
 )
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.files import read_file
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import fail, ip, links_in, route_found
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.rules import delete_rules
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
     IFNAME_SCHEMA,
@@ -449,3 +450,25 @@ def _remove_cni_leftovers(engine, record, also=None):
     for directory in sorted(made, key=lambda d: -d.count('/')):
         if os.path.isdir(directory):
             engine.change(['rm', '-rf', '--one-file-system', directory])
+
+
+# -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
+
+def check_pod(lab, item):
+    name, ifname = item["name"], item.get("ifname", "eth0")
+    listed = {ns["name"] for ns in lab.json("ip -j netns list")}
+    if name not in listed:
+        fail("there is no pod %s: no network namespace of that name - see `ip netns`" % name)
+    found = links_in(lab, name).get(ifname)
+    if found is None:
+        fail("pod %s has no %s: the network was not attached (CNI ADD) - see `%s`" % (name, ifname, ip(name, "link")))
+    if "UP" not in found.get("flags", []):
+        fail("%s of pod %s is down - see `%s`" % (ifname, name, ip(name, "addr", "show", ifname)))
+    have = [a["local"] for a in found.get("addr_info", []) if a.get("family") == "inet"]
+    if not have:
+        fail("%s of pod %s has no IPv4 address - see `%s`" % (ifname, name, ip(name, "addr", "show", ifname)))
+    if item.get("subnet") and not any(ipaddress.ip_address(a) in ipaddress.ip_network(item["subnet"]) for a in have):
+        fail("pod %s has %s, outside its node's slice %s - see `%s` and the ranges in `cat %s`"
+             % (name, ", ".join(have), item["subnet"], ip(name, "addr", "show", ifname), item["network"]))
+    if not route_found(lab.json(ip(name, "-j", "route", "show")), {"dst": "default"}):
+        fail("pod %s has no default route - see `%s`" % (name, ip(name, "route")))

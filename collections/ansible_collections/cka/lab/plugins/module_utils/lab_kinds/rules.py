@@ -12,14 +12,22 @@ every backend in use.
 """
 from __future__ import annotations
 
+import shlex
+
 from ansible_collections.cka.lab.plugins.module_utils import lab_rules
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import covered_by, fail, need
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict, delete_rule
-from ansible_collections.cka.lab.plugins.module_utils.nat import NatError
-from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_rule, plan_rules
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import IFNAME_SCHEMA, PORT_SCHEMA, item_schema, path_of
-from ansible_collections.cka.lab.plugins.module_utils.nat import HOOK_OF_CHAIN, Traffic, iptables_rule
-from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError
+from ansible_collections.cka.lab.plugins.module_utils.nat import (
+    HOOK_OF_CHAIN,
+    NatError,
+    Traffic,
+    declared_rule,
+    iptables_rule,
+    read_ruleset,
+)
+from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError, parse_rule, plan_rules
 
 KEYS = ('chains', 'rules')
 
@@ -251,3 +259,60 @@ def drop_chain(engine, table, chain, comment):
     others = [r for r in rules if r.comment != comment and (r.chain == chain or r.target == chain)]
     if not others:
         engine.change([engine.iptables, '-w', '-t', table, '-X', chain])
+
+
+# -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
+
+def check_chain(lab, item):
+    command = "iptables -t %s -S %s" % (item["table"], shlex.quote(item["chain"]))
+    if lab.run(command).rc != 0:
+        fail("table %s has no chain %s - see `iptables -t %s -S`" % (item["table"], item["chain"], item["table"]))
+
+
+def iptables_listings(lab, table):
+    """`iptables -t TABLE -S` of every iptables backend with tables here: nf_tables, and legacy when loaded."""
+    need(lab, "iptables", "reading the iptables rules")
+    commands = ["iptables -w -t %s -S" % table]
+    if lab.run("grep -qw %s /proc/net/ip_tables_names" % table).rc == 0:
+        commands.append("iptables-legacy -w -t %s -S" % table)
+    out = []
+    for command in commands:
+        result = lab.run(command)
+        if result.rc != 0:
+            fail("this check cannot run on %s: `%s` failed (rc %d): %s"
+                 % (lab.name, command, result.rc, (result.stderr or result.stdout).strip() or "no message"))
+        out.append(result.stdout)
+    return out
+
+
+def check_rule(lab, item):
+    if item.get("traffic"):
+        check_nat_rule(lab, item)
+        return
+    if not any(covered_by(item["table"], item["rule"], listing) for listing in iptables_listings(lab, item["table"])):
+        fail("no rule in table %s does what `iptables -t %s %s` does - see `iptables -t %s -S`"
+             % (item["table"], item["table"], item["rule"], item["table"]))
+
+
+def check_nat_rule(lab, item):
+    """A NAT rule of the lesson, judged by what the machine's rules (any tool) do to the lesson's packet."""
+    need(lab, "iptables", "reading the NAT rules")
+    try:
+        ruleset = read_ruleset(lambda argv: tuple(getattr(lab.run(shlex.join(argv)), key)
+                                                  for key in ("rc", "stdout", "stderr")))
+    except NatError as exc:
+        fail("the NAT rules cannot be read: %s" % exc)
+    declared, traffic, wanted = declared_rule(item)
+    found = ruleset.decide(traffic)
+    if found.rule is not None and found.effect.same_as(wanted):
+        return
+    look = "iptables -t nat -S %s" % declared.chain
+    if lab.run("command -v nft").rc == 0:
+        look += "` and `nft list ruleset"
+    unsure = ("; passed over, not understood by the grader: %s" % ", ".join(r.shown() for r in found.uncertain[:2])
+              if found.uncertain else "")
+    if found.rule is None:
+        fail("no NAT rule takes the lesson's traffic (%s): the lesson's `iptables -t nat %s` %s%s - see `%s`"
+             % (traffic.words(), item["rule"], wanted.words(), unsure, look))
+    fail("the lesson's traffic (%s) is taken by %s, which %s; the lesson's `iptables -t nat %s` %s%s - see `%s`"
+         % (traffic.words(), found.rule.shown(), found.effect.words(), item["rule"], wanted.words(), unsure, look))

@@ -16,6 +16,13 @@ import ipaddress
 import json
 
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError, ns_words
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import (
+    fail,
+    in_ns,
+    namespace_words,
+    need,
+    sockets_listening,
+)
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import NETNS_SCHEMA, PORT_SCHEMA, item_schema, path_of
 
 KEYS = ('services',)
@@ -184,3 +191,17 @@ def _state(engine, service, props):
         found.append('%s:%s/%s held by %s' % (listen['address'], listen['port'], listen['protocol'],
                                               ', '.join('%s (pid %d)' % h for h in held) or 'nobody'))
     return '; '.join(found)
+
+
+# -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
+
+def check_service(lab, item):
+    need(lab, "ss", "listing listening sockets")
+    namespace = item.get("namespace")
+    for listen in item["listen"]:
+        flag = "-ltn" if listen["protocol"] == "tcp" else "-lun"
+        listing = lab.run(in_ns(namespace, "ss -H %s" % flag)).stdout
+        if not sockets_listening(listing, listen["address"], listen["port"]):
+            fail("nothing listens on %s port %s/%s in %s - see `%s`"
+                 % (listen["address"], listen["port"], listen["protocol"], namespace_words(namespace),
+                    in_ns(namespace, "ss %sp" % flag)))

@@ -10,12 +10,15 @@ go through the engine (Engine.sysctl_get/sysctl_set: /proc/sys, `sysctl -q -w`).
 """
 from __future__ import annotations
 
+import shlex
+
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import (
     EngineError,
     held_by_other_labs,
     ns_words,
     write_record,
 )
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import fail, in_ns, namespace_words
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import NETNS_SCHEMA, item_schema, path_of
 
 KEYS = ('sysctls',)
@@ -128,3 +131,16 @@ def restore(engine, entry):
     current = engine.sysctl_get(entry['namespace'], entry['name'])
     if current is not None and current.split() != str(entry['before']).split():
         engine.sysctl_set(entry['namespace'], entry['name'], entry['before'])
+
+
+# -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
+
+def check_sysctl(lab, item):
+    namespace = item.get("namespace")
+    command = in_ns(namespace, "sysctl -n %s" % shlex.quote(item["name"]))
+    result = lab.run(command)
+    if result.rc != 0:
+        fail("%s has no setting %s - see `%s`" % (namespace_words(namespace), item["name"], command))
+    if result.stdout.split() != str(item["value"]).split():
+        fail("%s is %s in %s; the lesson sets it to %s - see `%s`"
+             % (item["name"], result.stdout.strip(), namespace_words(namespace), item["value"], command))
