@@ -21,11 +21,15 @@ what every stage declares:
   stage no longer declares (kinds in reverse order);
 - ``build(engine, machine, record, plan)``: make the stage (kinds in order);
 - ``done(engine, machine, record, plan)``: the record after a build that succeeded;
-- ``remove(engine, record, also)``: the reset (kinds in reverse order).
+- ``remove(engine, record, also)``: the reset (kinds in reverse order);
+- ``SCHEMA`` ({key: JSON schema of one item}, lab_declaration.SCHEMA is built from
+  them) and ``stage_errors(machine, context)`` (its cross-field rules, on the Ansible
+  computer; ``context`` is a lab_schema.StageContext);
+- ``check_*(lab, item)``: its checks of a student's machine (look.py), called by
+  the grader, checks/lab/test_lab.py, one test per key.
 
 A new kind is a new module here, added to ``KINDS`` where its build belongs (after
-what it needs), with its schema in lab_declaration.SCHEMA and its checks in
-checks/lab/test_lab.py.
+what it needs), and a test per key in checks/lab/test_lab.py calling its check.
 """
 from __future__ import annotations
 
