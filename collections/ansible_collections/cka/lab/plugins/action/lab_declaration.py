@@ -114,6 +114,10 @@ class ActionModule(ActionBase):
         errors = [self._explain(error, origins) for error in validate(whole)]
         if state not in ('present', 'absent'):
             errors.insert(0, "%s_state: '%s' is not a state; allowed: present, absent" % (lab, state))
+        elif state == 'present' and 'playbook' in source and boolean(args.get('build', False), strict=False):
+            errors.insert(0, "lab_id: %s is built by playbooks/%s, not by the lab engine; run ansible-playbook "
+                             "playbooks/%s (a reset: playbooks/reset.yml --limit %s)"
+                          % (lab, source['playbook'], source['playbook'], lab))
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
         # The lab's own variables, for messages that name the one to change (a clash with another lab).

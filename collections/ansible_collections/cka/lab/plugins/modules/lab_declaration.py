@@ -29,6 +29,11 @@ options:
   stage:
     description: The stage to select; default the variable C(LAB_stage), else the lab's last stage.
     type: str
+  build:
+    description: The declaration is read to build the lab; a lab built by a playbook of its own (C(playbook) in its
+      file, the weave lab) is then refused with the playbook to run, unless its state is absent.
+    type: bool
+    default: false
 attributes:
   action:
     support: full
