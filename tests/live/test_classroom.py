@@ -117,3 +117,17 @@ def test_a_playbook_run_without_the_checkouts_configuration_says_how_to_run_it(c
     elsewhere = classroom.playbook('netns-lab.yml', cwd=tmp_path, env={'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')})
     assert elsewhere.rc == 0, elsewhere
     assert not (tmp_path / '.lab').exists() and not pathlib.Path(ROOT / 'playbooks' / '.lab').exists()
+
+
+@pytest.mark.machines({'docker_lab': ['live-a'], 'netns_lab': ['live-b']})
+def test_a_lab_on_one_machine_is_not_reachable_from_another(classroom):
+    """The machines share one network and reach every address by ARP on eth0 (`default dev eth0`): without
+    arp_ignore, live-b would get the page of live-a's lesson 204 at 172.17.0.1, an address only live-a's docker0
+    holds, and a probe on live-b could be answered by live-a's lab."""
+    built = classroom.playbook('docker-lab.yml')
+    assert built.rc == 0, built
+    assert 'Hello from' in classroom.on('live-a', 'curl -s -m 3 http://172.17.0.1:8080/').stdout
+
+    reached = classroom.on('live-b', 'curl -s -m 3 http://172.17.0.1:8080/; echo "curl rc=$?"')
+    assert 'Hello from' not in reached.stdout, reached
+    assert 'curl rc=0' not in reached.stdout, reached
