@@ -131,3 +131,19 @@ def test_a_lab_on_one_machine_is_not_reachable_from_another(classroom):
     reached = classroom.on('live-b', 'curl -s -m 3 http://172.17.0.1:8080/; echo "curl rc=$?"')
     assert 'Hello from' not in reached.stdout, reached
     assert 'curl rc=0' not in reached.stdout, reached
+
+
+def test_a_reset_of_the_machines_from_another_checkout_removes_none_of_them(classroom, tmp_path):
+    """Machines made with another checkout's key are that checkout's: `machines.yml -e lab_machines_state=absent`
+    with another key refuses, naming them, and removes nothing."""
+    other_key = tmp_path / 'other-checkout' / 'id_ed25519'
+    other_key.parent.mkdir()
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', str(other_key)], check=True)
+    classroom.write_inventory(**{'live-a': {'ansible_ssh_private_key_file': str(other_key)}})
+
+    removed = classroom.playbook('machines.yml', '-e', 'lab_machines_state=absent')
+
+    assert removed.rc != 0, removed
+    assert 'Lab machines live-a (made with' in removed.text and 'does not remove them' in removed.text, removed
+    listed = subprocess.run(['podman', 'ps', '--all', '--format', '{{.Names}}'], capture_output=True, text=True)
+    assert 'live-a' in listed.stdout.split()

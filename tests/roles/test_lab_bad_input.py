@@ -88,7 +88,7 @@ BAD_INPUT = [
         id='a web port above 65535 is refused'),
     pytest.param(
         ['netns_lab_stage=nope'],
-        [("stage: 'nope'", 'allowed: start, direct, full')],
+        [("netns_lab_stage: 'nope'", 'allowed: start, direct, full')],
         id='an unknown stage is refused'),
     pytest.param(
         ['netns_lab_state=gone'],

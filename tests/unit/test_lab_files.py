@@ -78,10 +78,14 @@ def test_classroom_example_has_the_lab(lab):
 
 
 @pytest.mark.parametrize('lab', LABS)
-def test_readme_tables_list_the_lab(lab):
+def test_readme_table_lists_the_lab(lab):
     rows = [line for line in (ROOT / 'README.md').read_text(encoding='utf-8').splitlines() if line.startswith('|')]
     assert any('`%s`' % playbook_of(lab) in row and '`labs/%s.yml`' % lab in row for row in rows), (
         "README.md: the labs table has no row naming `%s` and `labs/%s.yml`" % (playbook_of(lab), lab))
+
+
+@pytest.mark.parametrize('lab', LABS)
+def test_labs_readme_table_lists_the_lab(lab):
     rows = [line for line in (ROOT / 'labs' / 'README.md').read_text(encoding='utf-8').splitlines()
             if line.startswith('|')]
     assert any(row.startswith('| `%s` |' % lab) and '`%s`' % playbook_of(lab) in row for row in rows), (
@@ -89,7 +93,24 @@ def test_readme_tables_list_the_lab(lab):
 
 
 @pytest.mark.parametrize('lab', LABS)
+def test_the_labs_guide_exists(lab):
+    guide = load('labs/%s.yml' % lab).get('guide')
+    assert guide and (ROOT / guide).is_file(), 'labs/%s.yml: guide: %s is not a file of the checkout' % (lab, guide)
+
+
+@pytest.mark.parametrize('lab', LABS)
 def test_a_molecule_scenario_builds_the_lab(lab):
-    importing = [path for path in (ROOT / 'molecule').glob('*/*.yml')
-                 if ('/%s' % playbook_of(lab)) in path.read_text(encoding='utf-8')]
-    assert importing, 'no playbook of molecule/*/ runs %s' % playbook_of(lab)
+    """A scenario runs the lab's playbook and has a machine in the lab's group to run it on."""
+    running = [path.parent for path in (ROOT / 'molecule').glob('*/*.yml')
+               if ('/%s' % playbook_of(lab)) in path.read_text(encoding='utf-8')]
+    assert running, 'no playbook of molecule/*/ runs %s' % playbook_of(lab)
+    with_machines = [scenario.name for scenario in set(running)
+                     if any(lab in (platform.get('groups') or []) or lab in _children(platform)
+                            for platform in load(scenario.relative_to(ROOT) / 'molecule.yml').get('platforms', []))]
+    assert with_machines, ('molecule/%s/molecule.yml: no platform in group %s, so %s builds nothing there'
+                           % (sorted({s.name for s in running})[0], lab, playbook_of(lab)))
+
+
+def _children(platform):
+    """Groups a platform is in through children_groups (Molecule's podman driver)."""
+    return [group for groups in (platform.get('children') or {}).values() for group in groups]

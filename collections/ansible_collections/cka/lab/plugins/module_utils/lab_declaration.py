@@ -215,8 +215,8 @@ def validate(declaration):
     if errors:
         return errors
     if declaration['stage'] not in declaration['stages']:
-        return ["stage: '%s' is not a stage of lab %s; allowed: %s"
-                % (declaration['stage'], declaration['lab'], ', '.join(declaration['stages']))]
+        return ["%s_stage: '%s' is not a stage of lab %s; allowed: %s"
+                % (declaration['lab'], declaration['stage'], declaration['lab'], ', '.join(declaration['stages']))]
     for part in ('probes', 'roles'):
         for i, item in enumerate(declaration.get(part, [])):
             for stage in item.get('stages', []):

@@ -191,7 +191,7 @@ class Checker:
         allowed = [item.get(field) if isinstance(item, dict) else None for item in listed] if field else listed
         if value not in allowed:
             where = '%s[*].%s' % (other, field) if field else other
-            self._fail(path, value, 'in %s' % where, ', '.join(str(a) for a in allowed) or 'none')
+            self._fail(path, value, 'in %s' % where, ', '.join(dict.fromkeys(str(a) for a in allowed)) or 'none')
         return None
 
     def _check_choices(self, path, value, choices, what):
@@ -213,7 +213,7 @@ class Checker:
             if key in value:
                 self._check(variable, '%s.%s' % (path, key), value[key], spec)
             elif key not in optional:
-                self.errors.append('%s: has no %s; a %s is needed' % (path, key, key))
+                self.errors.append('%s: has no key %s; it is needed (keys: %s)' % (path, key, ', '.join(fields)))
         return None
 
     def _check_list(self, variable, path, value, spec):
