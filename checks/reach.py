@@ -34,7 +34,9 @@ def why(host, hostvars, result=None, error=None):
     user = hostvars.get("ansible_user")
     target = "%s@%s" % (user, address) if user else address
     key = hostvars.get("ansible_ssh_private_key_file")
-    ssh = "ssh%s %s true" % (" -i %s" % shlex.quote(key) if key else "", target)
+    port = hostvars.get("ansible_port")
+    ssh = "ssh%s%s %s true" % (" -p %s" % port if port not in (None, 22, "22") else "",
+                               " -i %s" % shlex.quote(key) if key else "", target)
     text = (error or (result.stderr if result is not None else "") or "").strip().splitlines()
     text = text[-1] if text else "no answer"
     if "Permission denied" in text:
