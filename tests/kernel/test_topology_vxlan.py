@@ -13,27 +13,9 @@ by an onlink route through its vxlan, as flannel's vxlan backend does.
 
 import copy
 
+from vxlan_cases import OVERLAY, ROUTES, UNDERLAY, VXLANS, onlink_route, vxlan_item, with_vxlan
+
 UNCHANGED = {'commands': []}
-
-
-def vxlan_item(namespace, dev, local, remotes, address, **more):
-    return dict({'name': 'vxlan0', 'namespace': namespace, 'vni': 42, 'dev': dev, 'local': local,
-                 'remotes': remotes, 'addresses': [address]}, **more)
-
-
-def onlink_route(namespace, dst, via):
-    return {'namespace': namespace, 'dst': dst, 'via': via, 'dev': 'vxlan0', 'onlink': True}
-
-
-UNDERLAY = {
-    'namespaces': [{'name': 'n1'}, {'name': 'n2'}],
-    'veth_pairs': [{'name': 'u1', 'namespace': 'n1', 'addresses': ['192.0.2.1/24'],
-                    'peer': {'name': 'u2', 'namespace': 'n2', 'addresses': ['192.0.2.2/24']}}],
-}
-VXLANS = [vxlan_item('n1', 'u1', '192.0.2.1', ['192.0.2.2'], '10.244.1.0/32'),
-          vxlan_item('n2', 'u2', '192.0.2.2', ['192.0.2.1'], '10.244.2.0/32')]
-ROUTES = [onlink_route('n1', '10.244.2.0/24', '10.244.2.0'), onlink_route('n2', '10.244.1.0/24', '10.244.1.0')]
-OVERLAY = dict(UNDERLAY, vxlans=VXLANS, routes=ROUTES)
 
 OVERLAY_COMMANDS = [
     'ip netns add n1',
@@ -64,13 +46,6 @@ N1_VXLAN_AGAIN = [
     'ip -n n1 link set vxlan0 up',
     'ip -n n1 route add 10.244.2.0/24 via 10.244.2.0 dev vxlan0 onlink',
 ]
-
-
-def with_vxlan(base, index, **changes):
-    """`base` with changes to its vxlans[index]."""
-    args = copy.deepcopy(base)
-    args['vxlans'][index].update(changes)
-    return args
 
 
 def test_builds_an_overlay_that_carries_traffic(netns_scenario):

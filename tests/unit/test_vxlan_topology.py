@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from vxlan_cases import OVERLAY, with_vxlan  # tests/vxlan_cases.py, shared with the kernel tests
 from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import IFNAME_RULE
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
     ROOT,
@@ -195,32 +196,6 @@ def test_two_vxlans_with_one_vni_and_port_are_fine_in_other_namespaces_or_famili
 # tests/kernel/test_topology_vxlan.py builds them), the veth pair u1/u2 their
 # node network, a vxlan in each flooding to the other
 # --------------------------------------------------------------------------
-
-def vxlan_item(namespace, dev, local, remotes, address, **more):
-    return dict({'name': 'vxlan0', 'namespace': namespace, 'vni': 42, 'dev': dev, 'local': local,
-                 'remotes': remotes, 'addresses': [address]}, **more)
-
-
-def onlink_route(namespace, dst, via):
-    return {'namespace': namespace, 'dst': dst, 'via': via, 'dev': 'vxlan0', 'onlink': True}
-
-
-OVERLAY = {
-    'namespaces': [{'name': 'n1'}, {'name': 'n2'}],
-    'veth_pairs': [{'name': 'u1', 'namespace': 'n1', 'addresses': ['192.0.2.1/24'],
-                    'peer': {'name': 'u2', 'namespace': 'n2', 'addresses': ['192.0.2.2/24']}}],
-    'vxlans': [vxlan_item('n1', 'u1', '192.0.2.1', ['192.0.2.2'], '10.244.1.0/32'),
-               vxlan_item('n2', 'u2', '192.0.2.2', ['192.0.2.1'], '10.244.2.0/32')],
-    'routes': [onlink_route('n1', '10.244.2.0/24', '10.244.2.0'), onlink_route('n2', '10.244.1.0/24', '10.244.1.0')],
-}
-
-
-def with_vxlan(base, index, **changes):
-    """`base` with changes to its vxlans[index]."""
-    result = copy.deepcopy(base)
-    result['vxlans'][index].update(changes)
-    return result
-
 
 PORT_RULE = "a UDP port is an integer 1-65535 (VXLAN's is 4789, assigned by IANA, RFC 7348)"
 

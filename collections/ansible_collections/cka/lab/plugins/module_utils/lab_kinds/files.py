@@ -50,10 +50,6 @@ def initial(engine):
     return {'files': []}
 
 
-def tools(machine):
-    return {}
-
-
 def snapshot(engine, every_stage):
     """Which of the paths any stage declares (and their directories) existed: a reset may remove a
     student's file, never the machine's."""

@@ -130,14 +130,6 @@ DEFAULT_CNI_PATH = ('/opt/cni/bin',)
 LOOPBACK_NETWORK = 'cni-loopback'
 
 
-def initial(engine):
-    return {}
-
-
-def tools(machine):
-    return {}
-
-
 def snapshot(engine, every_stage):
     """Whether the CNI state directories existed: a reset removes only those the plugins made."""
     if not every_stage.get('pods'):
