@@ -37,6 +37,9 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import Engi
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import TOOL_PACKAGES
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.pods import CNI_CACHE_DIR, DEFAULT_CNI_PATH
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.rules import remove_marked
+from ansible_collections.cka.lab.plugins.module_utils.lab_record import RecordError
+from ansible_collections.cka.lab.plugins.module_utils.lab_record import load as load_record_data
+from ansible_collections.cka.lab.plugins.module_utils.lab_record import new as new_record_data
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import default_backend
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import parse_listing
 from ansible_collections.cka.lab.plugins.module_utils.topology import (
@@ -49,26 +52,7 @@ from ansible_collections.cka.lab.plugins.module_utils.topology import (
     read_state,
 )
 
-RECORD_VERSION = 2
 NETNS_DIR = '/run/netns'
-
-
-def migrate_record(record, path='the record'):
-    """A record of any earlier version in the current shape, one step per version; a record of a later
-    version (a newer checkout built the lab) or not a record at all is refused with what to do."""
-    version = record.get('version', 1) if isinstance(record, dict) else None
-    if not isinstance(version, int) or version < 1 or not isinstance(record.get('topology', {}), dict):
-        raise EngineError(['%s is not a lab record; remove it and clean the machine by hand, or recreate the machine'
-                           % path])
-    if version > RECORD_VERSION:
-        raise EngineError(['%s was written by a newer version of the project (record version %d; this one reads up '
-                           'to %d): build or reset this lab from that checkout' % (path, version, RECORD_VERSION)])
-    if version < 2:
-        # 1 -> 2: the backend is the `iptables` of the time (found again when the record is used), nothing
-        # was taken over, and the machine's NAT before the lab was noted only as `preexisting.rules`.
-        record.setdefault('adopted', [])
-        record['version'] = 2
-    return record
 
 
 def stable_mac(mark, namespace, name):
@@ -134,15 +118,24 @@ class Engine:
 
     # -- record -----------------------------------------------------------
     def load_record(self):
+        """This lab's record on the machine, in the current shape (lab_record.load), or None."""
         try:
-            with open(self.record_path, encoding='utf-8') as handle:
-                record = json.load(handle)
+            return self.read_record(self.record_path)
         except FileNotFoundError:
             return None
-        except ValueError as exc:
-            raise EngineError(['%s is not readable JSON (%s); remove it and clean the machine by hand, or recreate '
-                               'the machine' % (self.record_path, exc)])
-        return migrate_record(record, self.record_path)
+
+    def read_record(self, path):
+        """A lab's record read from `path`, migrated and checked; EngineError when it cannot be used."""
+        with open(path, encoding='utf-8') as handle:
+            try:
+                record = json.load(handle)
+            except ValueError as exc:
+                raise EngineError(['%s is not readable JSON (%s); remove it and clean the machine by hand, or '
+                                   'recreate the machine' % (path, exc)]) from None
+        try:
+            return load_record_data(record, KINDS, path)
+        except RecordError as exc:
+            raise EngineError(exc.errors) from None
 
     def save_record(self, record):
         self.commands.append('record what the lab owns in %s' % self.record_path)
@@ -353,8 +346,7 @@ def new_record(engine, stage, every_stage=None):
                 preexisting[key].update(value)
             else:
                 preexisting[key] = value
-    record = {'version': RECORD_VERSION, 'lab': engine.lab, 'name': engine.mark, 'stage': stage,
-              'preexisting': preexisting}
+    record = new_record_data(engine.lab, engine.mark, stage, preexisting, KINDS)
     for part in _each('initial', engine).values():
         record.update(part)
     return record
@@ -371,16 +363,16 @@ def converge(engine, machine, stage, every_stage=None):
     if shared:
         raise EngineError(shared)  # what follows from a clash with another lab would only repeat it
     old = engine.load_record()
-    if old is not None and old.get('name') != engine.mark:
+    if old is not None and old['name'] != engine.mark:
         # The mark names the lab's rules and units: the old ones go once the
         # checks below have passed; its topology, files and settings are the
         # lab's as before.
-        engine.old_comment = 'cka-lab:%s' % old.get('name')
+        engine.old_comment = 'cka-lab:%s' % old['name']
     record = copy.deepcopy(old) if old is not None else new_record(engine, stage, every_stage)
     record['name'] = engine.mark
-    # A record older than version 2: its rules were made by the `iptables` of the time.
-    record.setdefault('iptables', default_backend(engine))
-    record['version'] = RECORD_VERSION
+    if record['iptables'] is None:
+        # A record older than version 2: its rules were made by the `iptables` of the time.
+        record['iptables'] = default_backend(engine)
     engine.iptables = record['iptables']
 
     plans, errors = {}, []
@@ -431,7 +423,7 @@ def remove(engine, record=None, also=None):
     if record is None:
         remove_marked(engine, 'cka-lab:%s' % engine.mark)
         return None
-    engine.iptables = record.get('iptables') or default_backend(engine)
+    engine.iptables = record['iptables'] or default_backend(engine)
     for kind in reversed(KINDS):
         kind.remove(engine, record, also or {})
     engine.drop_record()
@@ -470,12 +462,12 @@ def _shared_machine_problems(engine, machine):
     mine_sysctls = {(s.get('namespace'), s['name']): str(s['value']) for s in machine.get('sysctls', [])
                     if s.get('namespace') is None}
     for lab, other, path in other_labs(engine):
-        their_ns, their_links = links.names(other.get('topology', {}))
-        their_ns |= {p['name'] for p in other.get('pods', []) if isinstance(p, dict) and 'name' in p}
+        their_ns, their_links = links.names(other['topology'])
+        their_ns |= {p['name'] for p in other['pods']}
         clashes = ['namespace %s' % n for n in sorted(mine_ns & their_ns)]
         clashes += ['link %s' % n for n in sorted(mine_links & their_links)]
-        clashes += ['file %s' % n for n in sorted(mine_files & {f['path'] for f in other.get('files', [])})]
-        for entry in other.get('sysctls', []):
+        clashes += ['file %s' % n for n in sorted(mine_files & {f['path'] for f in other['files']})]
+        for entry in other['sysctls']:
             key = (entry.get('namespace'), entry['name'])
             if key in mine_sysctls and 'value' in entry and str(entry['value']) != mine_sysctls[key]:
                 clashes.append('setting %s (this lab: %s, lab %s: %s)' % (entry['name'], mine_sysctls[key], lab,

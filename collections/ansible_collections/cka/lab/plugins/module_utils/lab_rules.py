@@ -120,7 +120,7 @@ def _key(rule):
             'text': rule.text, 'handle': rule.handle}
 
 
-def plan_traffic(engine, machine, backend, comments, preexisting=None):
+def plan_traffic(engine, machine, backend, comments, preexisting):
     """Before any change: for each rule with `traffic`, what the build does.
 
     Returns ``(adopted, inserts, skip)``: `adopted`, record entries of the
@@ -153,7 +153,7 @@ def plan_traffic(engine, machine, backend, comments, preexisting=None):
             continue  # nothing else takes the packet: the lab's rule is added or kept
         if found.effect.same_as(effect):
             skip.add(item['rule'])
-            if not _had(found.rule, preexisting or {}):
+            if not _had(found.rule, preexisting):
                 adopted.append(dict(_key(found.rule), lab_rule=item['rule']))
             continue
         if found.rule.origin == backend and found.rule.table == item['table'] and found.rule.chain == declared.chain:
@@ -171,14 +171,14 @@ def plan_traffic(engine, machine, backend, comments, preexisting=None):
 
 def _had(rule, preexisting):
     """Whether the machine had `rule` before the lab's first build (the record's `preexisting`)."""
-    if 'nat' in preexisting:
+    if preexisting['nat'] is not None:
         return any((e['origin'], e['family'], e['table'], e['chain'], e['text'])
                    == (rule.origin, rule.family, rule.table, rule.chain, rule.text) for e in preexisting['nat'])
-    # A record older than version 2 noted only the `iptables -t nat -S` rules of the time: what another tool
+    # A record older than version 3 may have noted only the `iptables -t nat -S` rules of the time: what another tool
     # holds is taken as the machine's own (never taken over nor removed).
     if rule.origin in ('nft', 'iptables-legacy'):
         return True
-    return _normal(rule.text) in {_normal(t) for t in preexisting.get('rules', {}).get('nat', [])}
+    return _normal(rule.text) in {_normal(t) for t in (preexisting['rules'] or {}).get('nat', [])}
 
 
 def insert_before(engine, backend, declared, other, comment):
@@ -219,7 +219,7 @@ def remove_nat(engine, adopted, also, preexisting):
                 doomed.append(rule)
     for rule in doomed:
         engine.change(rule.delete_argv())
-    had_chains = {tuple(c) for c in preexisting.get('nft_chains', [])}
+    had_chains = {tuple(c) for c in preexisting['nft_chains'] or []}
     deleted = set()
     for family, table, chain in sorted({(r.family, r.table, r.chain) for r in doomed if r.origin == 'nft'}):
         left = [r for r in ruleset.chains.get(('nft', family, table, chain), []) if not any(r is d for d in doomed)]

@@ -10,9 +10,14 @@ what the stage declares, ``record`` what the lab owns on the machine, ``also``
 what every stage declares:
 
 - ``tools(machine) -> {command: why}``: the commands its build runs on the machine;
+- ``RECORD`` ({key: (JSON type, value in a new record)}; a value of None makes
+  the key nullable): the kind's keys of the lab's record, and ``NOTED`` ({key:
+  JSON type}): the keys of its ``snapshot`` (lab_record.py adds them to a record
+  of an earlier version and checks them on load);
 - ``snapshot(engine, every_stage) -> dict``: what the machine had before the lab's
   first build (merged into the record's ``preexisting``);
-- ``initial(engine) -> dict``: the kind's keys of a new record;
+- ``initial(engine) -> dict``: values of ``RECORD`` keys that a new record takes
+  from the machine;
 - ``plan(engine, machine, record) -> (plan, errors)``: reads only; every error is
   reported before anything changes;
 - ``note(engine, machine, record, plan)``: what the lab is about to own, recorded

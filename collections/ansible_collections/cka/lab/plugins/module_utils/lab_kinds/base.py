@@ -24,7 +24,8 @@ def write_record(path, record):
 
 
 def other_labs(engine):
-    """[(lab, record, path)] of the other labs built on this machine (their records beside this lab's)."""
+    """[(lab, record, path)] of the other labs built on this machine (their records beside this lab's, read with
+    engine.read_record: in the current shape)."""
     out = []
     if not os.path.isdir(engine.record_dir):
         return out
@@ -33,17 +34,16 @@ def other_labs(engine):
         if not name.endswith('.json') or name == engine.lab + '.json':
             continue
         try:
-            with open(path, encoding='utf-8') as handle:
-                out.append((name[:-5], json.load(handle), path))
-        except (OSError, ValueError):
-            continue
+            out.append((name[:-5], engine.read_record(path), path))
+        except (OSError, EngineError):
+            continue  # not a record this checkout can read: that lab's own build or reset says so
     return out
 
 
 def held_by_other_labs(engine, namespace, name):
     """The other labs' records that hold a setting (namespace, name) on this machine."""
     return [(lab, record, path) for lab, record, path in other_labs(engine)
-            if any((e.get('namespace'), e['name']) == (namespace, name) for e in record.get('sysctls', []))]
+            if any((e.get('namespace'), e['name']) == (namespace, name) for e in record['sysctls'])]
 
 
 def ns_words(namespace):

@@ -18,6 +18,10 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import fail
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import PATH_RULE, item_schema, path_of, usable_path
 
 KEYS = ('files',)
+# The record (lab_record.py): this kind's keys, their type and value in a new record (the files written, with what was there
+# before), and what it notes of the machine before the lab's first build.
+RECORD = {'files': ('list', [])}
+NOTED = {'paths': 'object'}
 
 SCHEMA = {'files': dict(item_schema(['path'], {
     'path': {'type': 'string'}, 'content': {'type': 'string'}, 'link': {'type': 'string'},
@@ -44,10 +48,6 @@ def stage_errors(machine, context):
             except ValueError as exc:
                 errors.append("%s.content: is not JSON (%s), as its format says%s" % (where, exc, context.where_stage))
     return errors
-
-
-def initial(engine):
-    return {'files': []}
 
 
 def snapshot(engine, every_stage):
@@ -110,7 +110,7 @@ def build(engine, machine, record, plan):
 
 
 def remove(engine, record, also):
-    restore_files(engine, record.get('files', []))
+    restore_files(engine, record['files'])
     _remove_hand_made(engine, record, also)
 
 
@@ -199,10 +199,10 @@ def _restore_file(engine, entry):
 def _remove_hand_made(engine, record, also):
     """Files and links at paths the lab declares that a student made by hand (not written by the lab, not
     on the machine before it), then the directories made for them, deepest first, once empty."""
-    before = record.get('preexisting', {}).get('paths')
+    before = record['preexisting']['paths']
     if before is None:
         return
-    recorded = {entry['path'] for entry in record.get('files', [])}
+    recorded = {entry['path'] for entry in record['files']}
     for item in also.get('files', []):
         path = item['path']
         if path not in recorded and before.get(path) is False and os.path.lexists(path):

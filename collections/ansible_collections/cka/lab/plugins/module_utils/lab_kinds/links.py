@@ -44,6 +44,10 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
 from ansible_collections.cka.lab.plugins.module_utils.topology import TopologyError, parse_topology, plan_present
 
 KEYS = ('namespaces', 'bridges', 'vxlans', 'veth_pairs', 'routes')
+# The record (lab_record.py): this kind's keys, their type and value in a new record (the topology the lab
+# owns; whether /run/netns was there), and what it notes of the machine before the lab's first build.
+RECORD = {'topology': ('object', {kind: [] for kind in KEYS}), 'run_netns_existed': ('boolean', True)}
+NOTED = {'namespaces': 'list', 'links': 'list', 'routes': 'list'}
 
 _END = {'name': LINK_NAME_SCHEMA, 'namespace': NETNS_SCHEMA, 'addresses': ADDRESSES_SCHEMA,
         'master': {'type': ['string', 'null']}, 'mac': MAC_SCHEMA}
@@ -192,7 +196,7 @@ def _vxlan_errors(machine, where_stage):
 
 
 def initial(engine):
-    return {'topology': {kind: [] for kind in KEYS}, 'run_netns_existed': os.path.isdir(engine.netns_dir)}
+    return {'run_netns_existed': os.path.isdir(engine.netns_dir)}
 
 
 def tools(machine):
@@ -225,7 +229,7 @@ def plan(engine, machine, record):
     # This machine's own networks (the one Ansible comes in on) must not be reused by the lab.
     root_owned = {name for ns, name in owned | set(links_of(declared)) if ns is None}
     # The bridges the pods' CNI networks make (and the links the plugins reported) are the lab's too.
-    root_owned |= set(cni_bridges(machine)) | set(record.get('cni_links', []))
+    root_owned |= set(cni_bridges(machine)) | set(record['cni_links'])
     own = engine.own_networks(root_owned)
     for where, ns, item in _addressed(machine):
         for text in item.get('addresses', []):
@@ -282,16 +286,16 @@ def remove(engine, record, also):
             # namespace a process still holds is deleted all the same.
             owned = [{'namespace': None, 'name': name} for ns, name in links_of(topology) if ns is None]
             engine.apply_planner(engine.topology(engine.topology_params(topology, state='absent', owned=owned)))
-    if not record.get('run_netns_existed', True) and os.path.isdir(engine.netns_dir) \
+    if not record['run_netns_existed'] and os.path.isdir(engine.netns_dir) \
             and os.listdir(engine.netns_dir):
         # Another lab's namespaces are still there: the directory goes with the last of them.
         for lab, other, path in other_labs(engine):
-            if other.get('run_netns_existed', True):
+            if other['run_netns_existed']:
                 other['run_netns_existed'] = False
                 engine.commands.append('leave %s to lab %s' % (engine.netns_dir, lab))
                 if not engine.check_mode:
                     write_record(path, other)
-    if not record.get('run_netns_existed', True) and os.path.isdir(engine.netns_dir) \
+    if not record['run_netns_existed'] and os.path.isdir(engine.netns_dir) \
             and not os.listdir(engine.netns_dir):
         engine.commands.append('umount %s; rmdir %s' % (engine.netns_dir, engine.netns_dir))
         if not engine.check_mode:
@@ -342,8 +346,8 @@ def route_words(dst, via):
 def _hand_made(record, also):
     """The objects of `also` (every stage of the lab) that were not on the machine
     before the lab: the lab's names, made by hand by a student."""
-    before = record.get('preexisting')
-    if before is None or not also:
+    before = record['preexisting']
+    if before['links'] is None or not also:
         return {kind: [] for kind in KEYS}
     namespaces = [ns for ns in also.get('namespaces', []) if ns['name'] not in before['namespaces']]
     ns_names = {ns['name'] for ns in also.get('namespaces', [])}
@@ -401,9 +405,9 @@ def _made_by_the_lab(record):
     """The record's topology without what the machine had before the lab's first
     build (a namespace or bridge the lab took over stays; the links the lab made
     inside such a namespace go)."""
-    topology = record.get('topology', {})
-    before = record.get('preexisting')
-    if before is None:
+    topology = record['topology']
+    before = record['preexisting']
+    if before['links'] is None:
         return topology
     had_ns, had_links = set(before['namespaces']), set(before['links'])
 

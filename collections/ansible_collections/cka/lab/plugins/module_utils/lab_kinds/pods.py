@@ -39,6 +39,11 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
 )
 
 KEYS = ('pods',)
+# The record (lab_record.py): this kind's keys, their type and value in a new record (the pods attached,
+# the links the plugins made, the directories made for them: null until the first build with pods notes
+# them), and what it notes of the machine before the lab's first build.
+RECORD = {'pods': ('list', []), 'cni_links': ('list', []), 'cni_dirs': ('list', None)}
+NOTED = {'paths': 'object'}
 
 SCHEMA = {'pods': item_schema(['name', 'network'], {
     'name': {'type': 'string', 'pattern': NETNS}, 'network': {'type': 'string'},
@@ -142,7 +147,7 @@ def plan(engine, machine, record):
 
 
 def remove(engine, record, also):
-    for entry in record.get('pods', []):
+    for entry in record['pods']:
         _remove_pod(engine, record, entry)
     _remove_hand_made(engine, record, also)
     _remove_cni_leftovers(engine, record, also)
@@ -299,7 +304,7 @@ def _detach(engine, entry, netns):
 def withdraw(engine, machine, record, plan):
     """DEL the recorded pods the stage no longer declares, and delete their namespaces."""
     wanted = {pod['name'] for pod in machine.get('pods', [])}
-    recorded = {entry['name']: entry for entry in record.get('pods', [])}
+    recorded = {entry['name']: entry for entry in record['pods']}
     for name in [n for n in recorded if n not in wanted]:
         _remove_pod(engine, record, recorded.pop(name))
         record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
@@ -307,13 +312,13 @@ def withdraw(engine, machine, record, plan):
 
 def build(engine, machine, record, plan):
     pods = machine.get('pods', [])
-    recorded = {entry['name']: entry for entry in record.get('pods', [])}
-    if pods and 'cni_dirs' not in record:
+    recorded = {entry['name']: entry for entry in record['pods']}
+    if pods and record['cni_dirs'] is None:
         # What the plugins and the cache will make, noted before the first ADD.
         record['cni_dirs'] = [d for d in (CNI_STATE_DIR, engine.cni_cache_dir) if not os.path.exists(d)]
     if pods:
         # The bridges the plugins will make (the host ends of the pods' pairs go with their namespaces).
-        record['cni_links'] = sorted(set(record.get('cni_links', [])) | set(cni_bridges(machine)))
+        record['cni_links'] = sorted(set(record['cni_links']) | set(cni_bridges(machine)))
     for pod in pods:
         conflist = parse_conflist(conflist_of_machine(machine, pod['network']), pod['network'])
         cni_path = list(pod.get('cni_path') or DEFAULT_CNI_PATH)
@@ -339,10 +344,9 @@ def build(engine, machine, record, plan):
                                    % (pod['name'], conflist['name'], ', '.join(map(str, got)) or 'no address',
                                       pod['subnet'], pod['network'])])
     record['pods'] = sorted(recorded.values(), key=lambda e: e['name'])
-    if not pods and (record.get('cni_links') or record.get('cni_dirs')):
+    if not pods and (record['cni_links'] or record['cni_dirs']):
         _remove_cni_leftovers(engine, record)
-        record.pop('cni_links', None)
-        record.pop('cni_dirs', None)
+        record['cni_links'], record['cni_dirs'] = [], None
 
 
 def _detach_recorded(engine, entry):
@@ -358,7 +362,7 @@ def _remove_pod(engine, record, entry):
     """DEL the pod's attachments (its address goes back to the pool), then stop what still runs in its
     namespace and delete it, unless the machine had that namespace before the lab's first build."""
     _detach_recorded(engine, entry)
-    if entry['name'] not in record.get('preexisting', {}).get('namespaces', []) \
+    if entry['name'] not in (record['preexisting']['namespaces'] or []) \
             and engine.netns_inode(entry['name']) is not None:
         _stop_processes_in(engine, entry['name'])
         engine.change(['ip', 'netns', 'del', entry['name']])
@@ -369,10 +373,10 @@ def _remove_hand_made(engine, record, also):
     lab): the processes in each stopped, the pod deleted with CNI DEL through the network the lab declares
     (without a cache entry, as a runtime that lost it: the plugins clean up what they find), its namespace
     deleted."""
-    before = record.get('preexisting')
-    if before is None:
+    before = record['preexisting']
+    if before['namespaces'] is None:
         return
-    ours = {entry['name'] for entry in record.get('pods', [])}
+    ours = {entry['name'] for entry in record['pods']}
     files = {item['path']: item for item in also.get('files', [])}
     for pod in also.get('pods', []):
         name = pod['name']
@@ -414,28 +418,28 @@ def _stop_processes_in(engine, namespace):
 
 def _remove_cni_leftovers(engine, record, also=None):
     """After the last pod: the links the plugins made (the bridge) and the state directories they made."""
-    had = set(record.get('preexisting', {}).get('links', []))
+    had = set(record['preexisting']['links'] or [])
     _, out, _ = engine.read(['ip', '-j', 'link', 'show'])
     present = {item['ifname'] for item in json.loads(out or '[]')}
     # The bridges of the networks a stage declares, made by a student's pods too.
-    for name in sorted(set(record.get('cni_links', [])) | set(cni_bridges(also or {}))):
+    for name in sorted(set(record['cni_links']) | set(cni_bridges(also or {}))):
         if name in present and name not in had:
             engine.change(['ip', 'link', 'del', name])
     # portmap's chains are shared by every pod of the node and stay after each DEL (the
     # plugins name their chains CNI-...): those that were not there before the lab go.
-    before = record.get('preexisting', {})
+    before = record['preexisting']
     for table in ('nat', 'filter'):
         rules, chains, _ = engine.iptables_listing(table)
-        made = [c for c in chains if c.startswith('CNI-') and c not in before.get('chains', {}).get(table, [])]
+        made = [c for c in chains if c.startswith('CNI-') and c not in (before['chains'] or {}).get(table, [])]
         if not made:
             continue
-        kept = before.get('rules', {}).get(table, [])
+        kept = (before['rules'] or {}).get(table, [])
         doomed = [r for r in rules if (r.chain in made or r.target in made) and r.text not in kept]
         delete_rules(engine, table, rules, doomed)
         for chain in made:
             engine.change([engine.iptables, '-w', '-t', table, '-X', chain])
-    before_paths = record.get('preexisting', {}).get('paths', {})
-    made = set(record.get('cni_dirs', [])) | {d for d in (CNI_STATE_DIR, engine.cni_cache_dir)
+    before_paths = record['preexisting']['paths'] or {}
+    made = set(record['cni_dirs'] or []) | {d for d in (CNI_STATE_DIR, engine.cni_cache_dir)
                                               if before_paths.get(d) is False}
     if engine.cni_cache_dir.startswith(CNI_STATE_DIR + '/') and CNI_STATE_DIR in made:
         made.discard(engine.cni_cache_dir)

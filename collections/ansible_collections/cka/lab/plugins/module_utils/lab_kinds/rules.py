@@ -30,6 +30,11 @@ from ansible_collections.cka.lab.plugins.module_utils.nat import (
 from ansible_collections.cka.lab.plugins.module_utils.netfilter import BUILTIN_CHAINS, RuleError, parse_rule, plan_rules
 
 KEYS = ('chains', 'rules')
+# The record (lab_record.py): this kind's keys, their type and value in a new record (the iptables backend, null
+# in a record older than version 2 until it is used; the rules taken over; the chains made; the tables used),
+# and what it notes of the machine before the lab's first build (rules, chains, NAT, nftables chains).
+RECORD = {'iptables': ('string', None), 'adopted': ('list', []), 'chains': ('list', []), 'tables': ('list', [])}
+NOTED = {'rules': 'object', 'chains': 'object', 'nat': 'list', 'nft_chains': 'list'}
 
 SCHEMA = {
     'chains': item_schema(['table', 'chain'], {
@@ -140,8 +145,8 @@ def snapshot(engine, every_stage):
 
 
 def initial(engine):
-    """The keys of a new record: the backend, the rules taken over, the chains made, the tables used."""
-    return {'iptables': engine.iptables, 'adopted': [], 'chains': [], 'tables': []}
+    """The backend of a new record."""
+    return {'iptables': engine.iptables}
 
 
 def plan(engine, machine, record):
@@ -149,7 +154,7 @@ def plan(engine, machine, record):
     inserted before a rule that would take the packet first; refused when neither can be."""
     try:
         marks = {engine.comment} | ({engine.old_comment} if engine.old_comment else set())
-        return lab_rules.plan_traffic(engine, machine, engine.iptables, marks, record.get('preexisting')), []
+        return lab_rules.plan_traffic(engine, machine, engine.iptables, marks, record['preexisting']), []
     except (RuleConflict, NatError) as exc:
         return ([], [], set()), getattr(exc, 'errors', [str(exc)])
 
@@ -167,12 +172,12 @@ def withdraw(engine, machine, record, plan):
 
 
 def remove(engine, record, also):
-    comment = 'cka-lab:%s' % record.get('name', engine.mark)
+    comment = 'cka-lab:%s' % record['name']
     # The lab's marked rules in every iptables backend: the machine's `iptables` may have been switched since.
-    for table in sorted(set(record.get('tables', [])) | {'nat', 'filter'}):
+    for table in sorted(set(record['tables']) | {'nat', 'filter'}):
         lab_rules.delete_marked(engine, table, comment)
     try:
-        lab_rules.remove_nat(engine, record.get('adopted', []), also, record.get('preexisting', {}))
+        lab_rules.remove_nat(engine, record['adopted'], also, record['preexisting'])
     except RuleConflict as exc:
         raise EngineError(exc.errors) from None
     for rule in _hand_made_rules(record, also):
@@ -182,11 +187,11 @@ def remove(engine, record, also):
                 delete_rule(engine, engine.iptables, rule.table, found)
     # Chains of the lab's names a student made by hand after the first build
     # (not in a record older than `preexisting.chains`: those are left alone).
-    before_chains = record.get('preexisting', {}).get('chains')
+    before_chains = record['preexisting']['chains']
     hand_chains = [{'table': c['table'], 'chain': c['chain']} for c in also.get('chains', [])
                    if before_chains is not None and c['table'] in before_chains
                    and c['chain'] not in before_chains[c['table']]]
-    for chain in record.get('chains', []) + [c for c in hand_chains if c not in record.get('chains', [])]:
+    for chain in record['chains'] + [c for c in hand_chains if c not in record['chains']]:
         drop_chain(engine, chain['table'], chain['chain'], comment)
 
 
@@ -198,8 +203,8 @@ def remove_marked(engine, comment):
 
 def _hand_made_rules(record, also):
     """The rules every stage declares that the machine did not have before the lab: typed by a student."""
-    before = record.get('preexisting')
-    if before is None:
+    before = record['preexisting']
+    if before['rules'] is None:
         return []
     rules = []
     for item in also.get('rules', []):
@@ -228,7 +233,7 @@ def build(engine, machine, record, plan):
             engine.change([engine.iptables, '-w', '-t', table, '-N', chain])
     for table in record['tables']:
         found = listings[table][0]
-        before = [parse_rule(table, text) for text in record.get('preexisting', {}).get('rules', {}).get(table, [])]
+        before = [parse_rule(table, text) for text in (record['preexisting']['rules'] or {}).get(table, [])]
         adopt, add, delete = plan_rules([r for r in rules if r.table == table], found, engine.comment, before)
         for found_rule, number, rule in adopt:
             argv = rule.argv(engine.comment)

@@ -26,6 +26,8 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import (
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import NETNS_SCHEMA, PORT_SCHEMA, item_schema, path_of
 
 KEYS = ('services',)
+# The record (lab_record.py): this kind's keys, their type and value in a new record (the units started).
+RECORD = {'services': ('list', [])}
 
 SCHEMA = {'services': item_schema(['name', 'command', 'listen'], {
     'name': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]{0,23}\Z'},
@@ -57,10 +59,6 @@ def stage_errors(machine, context):
                               % (where, j, address, service.get('namespace'),
                                  ', '.join(sorted(map(str, own))) or 'none', context.where_stage))
     return errors
-
-
-def initial(engine):
-    return {'services': []}
 
 
 def tools(machine):
@@ -130,7 +128,7 @@ def done(engine, machine, record, plan):
 
 
 def remove(engine, record, also):
-    for unit in record.get('services', []):
+    for unit in record['services']:
         stop_unit(engine, unit)
 
 

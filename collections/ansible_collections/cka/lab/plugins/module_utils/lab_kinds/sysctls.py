@@ -22,6 +22,10 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import fail
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import NETNS_SCHEMA, item_schema, path_of
 
 KEYS = ('sysctls',)
+# The record (lab_record.py): this kind's keys, their type and value in a new record (each setting with its value
+# before), and what it notes of the machine before the lab's first build (the root namespace's settings).
+RECORD = {'sysctls': ('list', [])}
+NOTED = {'sysctls': 'list'}
 
 SCHEMA = {'sysctls': item_schema(['name', 'value'], {
     'name': {'type': 'string', 'pattern': r'^[a-z0-9_]+(\.[a-z0-9_-]+)+\Z'},
@@ -33,10 +37,6 @@ def stage_errors(machine, context):
     for i, sysctl in enumerate(machine.get('sysctls', [])):
         errors += context.namespace_errors(path_of(sysctl, 'sysctls', i), sysctl.get('namespace'))
     return errors
-
-
-def initial(engine):
-    return {'sysctls': []}
 
 
 def tools(machine):
@@ -98,8 +98,8 @@ def remove(engine, record, also):
     """What the machine had before the lab's first build comes first: a value noted later may be one a
     student set by hand in between."""
     restored = set()
-    values = {(e['namespace'], e['name']): e.get('value') for e in record.get('sysctls', [])}
-    for entry in record.get('preexisting', {}).get('sysctls', []) + record.get('sysctls', []):
+    values = {(e['namespace'], e['name']): e.get('value') for e in record['sysctls']}
+    for entry in (record['preexisting']['sysctls'] or []) + record['sysctls']:
         if (entry['namespace'], entry['name']) not in restored:
             restored.add((entry['namespace'], entry['name']))
             # What this lab sets now, to tell whether another lab noted this lab's value as its `before`.
@@ -117,7 +117,7 @@ def restore(engine, entry):
             lab, record, path = holders[0]
             # The other lab noted this lab's value as what was there before it: that goes back to what
             # this lab found. A value the other lab found otherwise stays its own.
-            noted = [other for other in record['sysctls'] + record.get('preexisting', {}).get('sysctls', [])
+            noted = [other for other in record['sysctls'] + (record['preexisting']['sysctls'] or [])
                      if (other.get('namespace'), other['name']) == (None, entry['name'])
                      and entry.get('value') is not None and str(other['before']) == str(entry['value'])
                      and str(entry['before']) != str(entry['value'])]
