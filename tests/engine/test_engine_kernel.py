@@ -882,7 +882,7 @@ def test_a_record_of_version_1_is_read_and_one_of_a_newer_version_refused(engine
             result['error'] = None
         except Exception as exc:
             result['error'] = ' '.join(getattr(exc, 'errors', [str(exc)]))
-        newer['version'] = 2
+        newer['version'] = 3
         with open(record_path(), 'w') as handle:
             json.dump(newer, handle)
         reset()
@@ -890,7 +890,7 @@ def test_a_record_of_version_1_is_read_and_one_of_a_newer_version_refused(engine
     ''')
 
     assert [c for c in result['again'] if not c.startswith('record what')] == []
-    assert result['version'] == 2
-    assert 'was written by a newer version of the project (record version 99; this one reads up to 2)' \
+    assert result['version'] == 3
+    assert 'was written by a newer version of the project (record version 99; this one reads up to 3)' \
         in result['error']
     assert result['left']['namespaces'] == [] and result['left']['rules'] == []
