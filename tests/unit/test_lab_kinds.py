@@ -12,12 +12,12 @@ import re
 
 import pytest
 
-from ansible_collections.cka.lab.plugins.module_utils import lab_declaration, lab_engine
+from ansible_collections.cka.lab.plugins.module_utils import lab_declaration, lab_drawing, lab_engine, lab_record
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import KINDS, keys
 
 NEEDED = ('KEYS', 'SCHEMA', 'stage_errors', 'build', 'remove')
 HOOKS = {'tools': 1, 'snapshot': 2, 'initial': 1, 'plan': 3, 'note': 4, 'withdraw': 4, 'build': 4, 'done': 4,
-         'remove': 3, 'stage_errors': 2}
+         'remove': 3, 'stage_errors': 2, 'draw': 2}
 
 
 @pytest.mark.parametrize('kind', KINDS, ids=[kind.__name__.rsplit('.', 1)[1] for kind in KINDS])
@@ -43,8 +43,23 @@ def test_the_declaration_schema_is_the_kinds():
             assert machine[key]['items'] is kind.SCHEMA[key]
 
 
-def test_the_engine_takes_every_kind():
+def test_the_engine_and_the_drawing_take_every_kind():
     assert lab_engine.KINDS is KINDS
+    assert lab_drawing.KINDS is KINDS
+
+
+@pytest.mark.parametrize('kind', KINDS, ids=[kind.__name__.rsplit('.', 1)[1] for kind in KINDS])
+def test_kind_describes_its_record_keys_with_json_types(kind):
+    """RECORD: {key: (JSON type, value in a new record, of that type or None)}; NOTED: {key: JSON type}."""
+    for key, (name, value) in getattr(kind, 'RECORD', {}).items():
+        assert name in lab_record._TYPES, '%s: %s is not a JSON type of lab_record' % (key, name)
+        assert value is None or type(value) is lab_record._TYPES[name], key
+    assert set(getattr(kind, 'NOTED', {}).values()) <= set(lab_record._TYPES)
+
+
+def test_no_two_kinds_keep_the_same_record_key():
+    owned = [key for kind in KINDS for key in getattr(kind, 'RECORD', {})]
+    assert len(owned) == len(set(owned))
 
 
 def test_the_grader_checks_every_key_with_its_kind():

@@ -9,7 +9,9 @@ returns) and gives the DOT text of its picture; :func:`to_svg` lays it out with
 Graphviz's ``dot`` and gives the SVG. The ``cka.lab.lab_drawing`` action writes
 one picture per stage, for the lesson's guide (docs/labs/LAB-STAGE.svg).
 
-What the picture shows, and how:
+Each kind of object draws its part (``draw(machine, picture)`` in lab_kinds/,
+into a lab_kinds.picture.Picture); this module lays the parts out. What the
+picture shows, and how:
 
 * Each network namespace is a box (a DOT *cluster*) labelled ``namespace NAME``;
   the lab machine's root namespace is the box ``host (root namespace)``. Under
@@ -52,15 +54,16 @@ The DOT text is built with the ``graphviz`` Python package (https://graphviz.rea
 """
 from __future__ import annotations
 
-import json
 import textwrap
+
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import KINDS
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.picture import ROOT, Picture
 
 try:
     import graphviz
 except ImportError:  # only the Ansible computer draws; lab machines never import this module
     graphviz = None
 
-ROOT = None  # the root namespace, as the declaration writes it (no `namespace`)
 INDENT = '\u00a0'  # a no-break space
 NOTE_WIDTH = 60  # characters per line of a note before a rule is wrapped
 
@@ -76,6 +79,7 @@ _VETH = {'shape': 'box', 'style': 'rounded,filled', 'fillcolor': '#ffffff', 'col
 _VXLAN = {'shape': 'box', 'style': 'filled,bold,dashed', 'fillcolor': '#e2f0d9', 'color': '#3c7a3c'}
 _NOTE = {'shape': 'note', 'style': 'filled', 'fillcolor': '#f4f4f4', 'color': '#888888', 'fontsize': '10'}
 _EMPTY = {'shape': 'plaintext', 'fontcolor': '#777777'}
+_STYLES = {'bridge': _BRIDGE, 'vxlan': _VXLAN, 'veth': _VETH}
 _PAIR_EDGE = {'penwidth': '2.2', 'color': '#333333'}
 _PORT_EDGE = {'style': 'dashed', 'color': '#2f5d8a', 'penwidth': '1.3'}
 
@@ -113,108 +117,18 @@ def _note_id(namespace, what):
     return '%s#%s' % (_prefix(namespace), what)
 
 
-def _route(route):
-    text = str(route['dst'])
-    if route.get('via') is not None:
-        text += ' via %s' % route['via']
-    if route.get('dev') is not None:
-        text += ' dev %s' % route['dev']
-    if route.get('metric') is not None:
-        text += ' metric %s' % route['metric']
-    if route.get('onlink'):
-        text += ' onlink'
-    return text
-
-
 def _wrapped(text, width=NOTE_WIDTH):
     return textwrap.wrap(' '.join(text.split()), width=width, subsequent_indent='    ',
                          break_long_words=False, break_on_hyphens=False) or ['']
 
 
-def _interfaces(machine):
-    """{namespace: {name: (kind, end)}} and the edges, from bridges and veth pairs."""
-    interfaces = {}
-    pairs, ports = set(), set()
-
-    def add(namespace, end, kind):
-        interfaces.setdefault(namespace, {})[end['name']] = (kind, end)
-
-    for bridge in machine.get('bridges') or []:
-        add(bridge.get('namespace'), bridge, 'bridge')
-    for vxlan in machine.get('vxlans') or []:
-        add(vxlan.get('namespace'), vxlan, 'vxlan')
-    for pod, network, bridge in _pods(machine):
-        ifname = pod.get('ifname') or 'eth0'
-        lines = ['(CNI ADD, network %s)' % network]
-        if pod.get('subnet'):
-            lines.append('an address of %s' % pod['subnet'])
-        add(pod['name'], {'name': ifname, 'lines': lines}, 'pod')
-        if bridge is not None:
-            add(ROOT, bridge, 'bridge')
-            pairs.add((_node_id(pod['name'], ifname), _node_id(ROOT, bridge['name'])))
-    for pair in machine.get('veth_pairs') or []:
-        peer = pair['peer']
-        add(pair.get('namespace'), pair, 'veth')
-        add(peer.get('namespace'), peer, 'veth')
-        ends = [_node_id(pair.get('namespace'), pair['name']), _node_id(peer.get('namespace'), peer['name'])]
-        if pair.get('namespace') is ROOT and peer.get('namespace') is not ROOT:
-            ends.reverse()  # the end in a namespace first: dot draws an edge's first node above its second
-        pairs.add(tuple(ends))
-        for end in (pair, peer):
-            if end.get('master') is not None:
-                ports.add((_node_id(end.get('namespace'), end['name']),
-                           _node_id(end.get('namespace'), end['master'])))
-    return interfaces, sorted(pairs), sorted(ports)
-
-
-def _pods(machine):
-    """(pod, network name, the bridge its network's bridge plugin makes or None) for each pod; the bridge as
-    an interface: its name, and the gateway of its host-local range (CNI SPEC.md, plugins' README)."""
-    files = {item['path']: item for item in machine.get('files') or []}
-    out = []
-    for pod in machine.get('pods') or []:
-        try:
-            conflist = json.loads(files.get(pod['network'], {}).get('content') or '{}')
-        except ValueError:
-            conflist = {}
-        bridge = None
-        for plugin in conflist.get('plugins') or []:
-            if isinstance(plugin, dict) and plugin.get('type') == 'bridge':
-                addresses = []
-                for ranges in (plugin.get('ipam') or {}).get('ranges') or []:
-                    for item in ranges:
-                        if item.get('gateway') and item.get('subnet'):
-                            addresses.append('%s/%s' % (item['gateway'], item['subnet'].split('/')[1]))
-                bridge = {'name': plugin.get('bridge') or 'cni0', 'addresses': addresses}
-        out.append((pod, conflist.get('name', pod['network']), bridge))
-    return out
-
-
-def _segments(machine):
-    """The namespaces on each layer-2 segment: a bridge with the veth pairs plugged into it (both ends), or a
-    veth pair alone."""
-    segments = {}
-    for bridge in machine.get('bridges') or []:
-        segments.setdefault(('bridge', bridge.get('namespace') or '', bridge['name']), set()).add(
-            bridge.get('namespace'))
-    for pair in machine.get('veth_pairs') or []:
-        ends = (pair, pair['peer'])
-        masters = [('bridge', end.get('namespace') or '', end['master']) for end in ends
-                   if end.get('master') is not None]
-        segment = masters[0] if masters else ('pair', pair.get('namespace') or '', pair['name'])
-        segments.setdefault(segment, set()).update(end.get('namespace') for end in ends)
-    for pod, _, bridge in _pods(machine):
-        segments.setdefault(('bridge', '', bridge['name'] if bridge else '?'), set()).update({ROOT, pod['name']})
-    return [members for _, members in sorted(segments.items())]
-
-
-def _order(namespaces, machine):
+def _order(picture):
     """The namespaces in the order they are drawn: the host first; then, so that few lines cross, those that
     share a segment side by side: a depth-first walk through the segments, in each group of connected
     namespaces from the least connected one (then by name), and the groups by their first name."""
-    others = sorted(n for n in namespaces if n is not ROOT)
+    others = sorted(n for n in picture.namespaces if n is not ROOT)
     neighbours = {n: set() for n in others}
-    for members in _segments(machine):
+    for _, members in sorted(picture.segments.items()):
         members = [m for m in members if m is not ROOT and m in neighbours]
         for member in members:
             neighbours[member].update(m for m in members if m != member)
@@ -242,21 +156,6 @@ def _order(namespaces, machine):
     return order
 
 
-def _interface_label(kind, end):
-    lines = [end['name']]
-    if kind == 'bridge':
-        lines.append('bridge')
-    if kind == 'vxlan':
-        lines.append('vxlan, VNI %s, UDP %s over %s' % (end.get('vni'), end.get('dstport', 4789), end.get('dev')))
-        lines.extend('to %s' % remote for remote in end.get('remotes') or [])
-    if kind == 'pod':
-        lines.extend(end.get('lines') or [])
-    lines.extend(end.get('addresses') or [])
-    if end.get('mac'):
-        lines.append(end['mac'])
-    return _label(lines)
-
-
 def to_dot(declaration):
     """The DOT text of the picture of one selected stage of a rendered lab declaration."""
     if graphviz is None:
@@ -264,22 +163,12 @@ def to_dot(declaration):
     machine = declaration.get('machine') or {}
     lab = declaration.get('lab', 'lab')
     stage = declaration.get('stage', '')
-    interfaces, pairs, ports = _interfaces(machine)
-
-    routes, sysctls, services = {}, {}, {}
-    for route in machine.get('routes') or []:
-        routes.setdefault(route.get('namespace'), []).append(_route(route))
-    for sysctl in machine.get('sysctls') or []:
-        if not sysctl.get('environment'):
-            sysctls.setdefault(sysctl.get('namespace'), []).append('%s = %s' % (sysctl['name'], sysctl['value']))
-    for service in machine.get('services') or []:
-        services.setdefault(service.get('namespace'), []).append(service)
-    nat = [rule['rule'] for rule in machine.get('rules') or [] if rule.get('table') == 'nat']
-
-    namespaces = {ROOT}
-    namespaces.update(ns['name'] for ns in machine.get('namespaces') or [])
-    namespaces.update(pod['name'] for pod in machine.get('pods') or [])
-    namespaces.update(interfaces, routes, sysctls, services)
+    picture = Picture()
+    for kind in KINDS:
+        if hasattr(kind, 'draw'):
+            kind.draw(machine, picture)
+    pairs = sorted((_node_id(*end), _node_id(*peer)) for end, peer in picture.pairs)
+    ports = sorted((_node_id(*port), _node_id(*bridge)) for port, bridge in picture.ports)
 
     node = ', node %s' % declaration['node'] if declaration.get('node') else ''
     title = 'Lesson %s: %s (lab %s, stage %s%s)' % (declaration.get('lesson', '?'), declaration.get('title', lab),
@@ -290,41 +179,29 @@ def to_dot(declaration):
                            graph_attr=dict(_GRAPH, label=_label([title, key] if key else [title])),
                            node_attr=_NODE, edge_attr=_EDGE)
 
-    for namespace in _order(namespaces, machine):
-        kind = 'pod' if namespace in {p['name'] for p in machine.get('pods') or []} else 'namespace'
-        heading = 'host (root namespace)' if namespace is ROOT else '%s %s' % (kind, namespace)
+    for namespace in _order(picture):
+        heading = 'host (root namespace)' if namespace is ROOT else '%s %s' % (picture.namespaces[namespace],
+                                                                              namespace)
         lines = [heading]
-        if routes.get(namespace):
-            lines.append('routes:')
-            lines.extend('  ' + text for text in routes[namespace])
-        if sysctls.get(namespace):
-            lines.append('sysctls:')
-            lines.extend('  ' + text for text in sysctls[namespace])
+        for section, items in picture.sections.get(namespace, []):
+            lines.append(section)
+            lines.extend('  ' + text for text in items)
         # The host's label at the bottom: the lines from the namespaces come in at the top.
         attrs = dict(_HOST_CLUSTER if namespace is ROOT else _NS_CLUSTER, labeljust='l',
                      labelloc='b' if namespace is ROOT else 't', label=_label(lines, left=len(lines) > 1))
         with graph.subgraph(name=_cluster(namespace), graph_attr=attrs) as cluster:
-            own = interfaces.get(namespace, {})
-            # Bridges first, then veth ends, each by name.
+            own = picture.interfaces.get(namespace, {})
+            # Bridges first, then the other links, each by name.
             for name in sorted(own, key=lambda n: (own[n][0] != 'bridge', n)):
-                kind, end = own[name]
-                cluster.node(_node_id(namespace, name), graphviz.nohtml(_interface_label(kind, end)),
-                             **(_BRIDGE if kind == 'bridge' else _VXLAN if kind == 'vxlan' else _VETH))
+                style, lines = own[name]
+                cluster.node(_node_id(namespace, name), graphviz.nohtml(_label(lines)), **_STYLES[style])
             if not own:
                 cluster.node(_note_id(namespace, 'empty'), '(no interfaces)', **_EMPTY)
             notes = []
-            if namespace is ROOT and nat:
-                lines = ['iptables -t nat']
-                for rule in nat:
-                    lines.extend(_wrapped(rule))
-                notes.append(_note_id(namespace, 'nat'))
-                cluster.node(notes[-1], graphviz.nohtml(_label(lines, left=True)), **_NOTE)
-            for service in sorted(services.get(namespace, []), key=lambda s: s['name']):
-                lines = ['service %s' % service['name']]
-                lines.extend('%s %s:%s' % (listen.get('protocol', 'tcp'), listen['address'], listen['port'])
-                             for listen in service.get('listen') or [])
-                notes.append(_note_id(namespace, 'service.' + service['name']))
-                cluster.node(notes[-1], graphviz.nohtml(_label(lines, left=True)), **_NOTE)
+            for what, lines in picture.notes.get(namespace, []):
+                notes.append(_note_id(namespace, what))
+                wrapped = [piece for line in lines for piece in _wrapped(line)]
+                cluster.node(notes[-1], graphviz.nohtml(_label(wrapped, left=True)), **_NOTE)
             if namespace is ROOT:
                 # The host's notes below its interfaces, out of the way of the lines from the namespaces.
                 for note in notes:

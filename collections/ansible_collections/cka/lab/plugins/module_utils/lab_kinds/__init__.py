@@ -30,6 +30,8 @@ what every stage declares:
 - ``SCHEMA`` ({key: JSON schema of one item}, lab_declaration.SCHEMA is built from
   them) and ``stage_errors(machine, context)`` (its cross-field rules, on the Ansible
   computer; ``context`` is a lab_schema.StageContext);
+- ``draw(machine, picture)``: its part of the stage's picture (picture.Picture),
+  laid out by lab_drawing.py;
 - ``check_*(lab, item)``: its checks of a student's machine (look.py), called by
   the grader, checks/lab/test_lab.py, one test per key.
 

@@ -28,6 +28,7 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import (
     need,
     route_found,
 )
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.picture import link_lines
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.pods import cni_bridges
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
     ADDRESSES_SCHEMA,
@@ -473,6 +474,47 @@ def _removal_layers(*topologies):
         out.insert(0, dict(empty, routes=routes))
     out[-1]['namespaces'], out[-1]['bridges'], out[-1]['vxlans'] = namespaces, bridges, vxlans
     return out
+
+
+# -- the picture (lab_drawing.py lays it out) --
+
+def draw(machine, picture):
+    """Each namespace a box; bridges, VXLAN devices and veth ends in their namespace's box; a line for each
+    veth pair and a dashed one from each bridge port to its bridge; the routes under the namespace's name."""
+    for namespace in machine.get('namespaces', []):
+        picture.namespace(namespace['name'])
+    for bridge in machine.get('bridges', []):
+        picture.interface(bridge.get('namespace'), bridge['name'], 'bridge', link_lines(bridge, 'bridge'))
+        picture.segment(('bridge', bridge.get('namespace') or '', bridge['name']), {bridge.get('namespace')})
+    for vxlan in machine.get('vxlans', []):
+        about = ['vxlan, VNI %s, UDP %s over %s' % (vxlan.get('vni'), vxlan.get('dstport', 4789), vxlan.get('dev'))]
+        about += ['to %s' % remote for remote in vxlan.get('remotes') or []]
+        picture.interface(vxlan.get('namespace'), vxlan['name'], 'vxlan', link_lines(vxlan, *about))
+    for pair in machine.get('veth_pairs', []):
+        ends = (pair, pair['peer'])
+        for end in ends:
+            picture.interface(end.get('namespace'), end['name'], 'veth', link_lines(end))
+            if end.get('master') is not None:
+                picture.port(end.get('namespace'), end['name'], end['master'])
+        picture.pair((pair.get('namespace'), pair['name']), (pair['peer'].get('namespace'), pair['peer']['name']))
+        masters = [('bridge', end.get('namespace') or '', end['master']) for end in ends
+                   if end.get('master') is not None]
+        picture.segment(masters[0] if masters else ('pair', pair.get('namespace') or '', pair['name']),
+                        {end.get('namespace') for end in ends})
+    routes = {}
+    for route in machine.get('routes', []):
+        routes.setdefault(route.get('namespace'), []).append(_route_text(route))
+    for namespace, lines in routes.items():
+        picture.section(namespace, 'routes:', lines)
+
+
+def _route_text(route):
+    """A route as `ip route` takes it: `DST via GATEWAY dev DEV metric N onlink`, what is declared."""
+    text = str(route['dst'])
+    for key in ('via', 'dev', 'metric'):
+        if route.get(key) is not None:
+            text += ' %s %s' % (key, route[key])
+    return text + (' onlink' if route.get('onlink') else '')
 
 
 # -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --

@@ -29,6 +29,7 @@ from ansible_collections.cka.lab.plugins.module_utils.cni import (
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.files import read_file
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import fail, ip, links_in, route_found
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.picture import ROOT, link_lines
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.rules import delete_rules
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
     IFNAME_SCHEMA,
@@ -446,6 +447,46 @@ def _remove_cni_leftovers(engine, record, also=None):
     for directory in sorted(made, key=lambda d: -d.count('/')):
         if os.path.isdir(directory):
             engine.change(['rm', '-rf', '--one-file-system', directory])
+
+
+# -- the picture (lab_drawing.py lays it out) --
+
+def draw(machine, picture):
+    """Each pod a box with the interface CNI ADD gives it (its network, its slice), joined to the bridge
+    its network's bridge plugin makes in the host (named with the gateway of its host-local range)."""
+    for pod, network, bridge in _networks(machine):
+        ifname = pod.get('ifname') or 'eth0'
+        picture.namespace(pod['name'], 'pod')
+        about = ['(CNI ADD, network %s)' % network] + (['an address of %s' % pod['subnet']] if pod.get('subnet')
+                                                       else [])
+        picture.interface(pod['name'], ifname, 'veth', [ifname] + about)
+        if bridge is not None:
+            picture.interface(ROOT, bridge['name'], 'bridge', link_lines(bridge, 'bridge'))
+            picture.pair((pod['name'], ifname), (ROOT, bridge['name']))
+        picture.segment(('bridge', '', bridge['name'] if bridge else '?'), {ROOT, pod['name']})
+
+
+def _networks(machine):
+    """(pod, network name, the bridge its network's bridge plugin makes or None) for each pod; the bridge as
+    a link: its name, and the gateway of its host-local range (CNI SPEC.md, plugins' README)."""
+    files = {item['path']: item for item in machine.get('files') or []}
+    out = []
+    for pod in machine.get('pods') or []:
+        try:
+            conflist = json.loads(files.get(pod['network'], {}).get('content') or '{}')
+        except ValueError:
+            conflist = {}
+        bridge = None
+        for plugin in conflist.get('plugins') or []:
+            if isinstance(plugin, dict) and plugin.get('type') == 'bridge':
+                addresses = []
+                for ranges in (plugin.get('ipam') or {}).get('ranges') or []:
+                    for item in ranges:
+                        if item.get('gateway') and item.get('subnet'):
+                            addresses.append('%s/%s' % (item['gateway'], item['subnet'].split('/')[1]))
+                bridge = {'name': plugin.get('bridge') or 'cni0', 'addresses': addresses}
+        out.append((pod, conflist.get('name', pod['network']), bridge))
+    return out
 
 
 # -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --

@@ -17,6 +17,7 @@ import shlex
 from ansible_collections.cka.lab.plugins.module_utils import lab_rules
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.base import EngineError
 from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.look import covered_by, fail, need
+from ansible_collections.cka.lab.plugins.module_utils.lab_kinds.picture import ROOT
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict, delete_rule
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import IFNAME_SCHEMA, PORT_SCHEMA, item_schema, path_of
 from ansible_collections.cka.lab.plugins.module_utils.nat import (
@@ -264,6 +265,16 @@ def drop_chain(engine, table, chain, comment):
     others = [r for r in rules if r.comment != comment and (r.chain == chain or r.target == chain)]
     if not others:
         engine.change([engine.iptables, '-w', '-t', table, '-X', chain])
+
+
+# -- the picture (lab_drawing.py lays it out) --
+
+def draw(machine, picture):
+    """The NAT rules, as written and in their order, a note in the host's box (a lab's iptables rules are
+    the root namespace's); filter rules are not drawn."""
+    nat = [item['rule'] for item in machine.get('rules', []) if item.get('table') == 'nat']
+    if nat:
+        picture.note(ROOT, 'nat', ['iptables -t nat'] + nat)
 
 
 # -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --

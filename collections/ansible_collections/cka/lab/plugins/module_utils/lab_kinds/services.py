@@ -191,6 +191,17 @@ def _state(engine, service, props):
     return '; '.join(found)
 
 
+# -- the picture (lab_drawing.py lays it out) --
+
+def draw(machine, picture):
+    """Each service a note in its namespace's box, with what it listens on (`tcp ADDRESS:PORT`)."""
+    for service in sorted(machine.get('services', []), key=lambda s: s['name']):
+        listening = ['%s %s:%s' % (listen.get('protocol', 'tcp'), listen['address'], listen['port'])
+                     for listen in service.get('listen') or []]
+        picture.note(service.get('namespace'), 'service.' + service['name'],
+                     ['service %s' % service['name']] + listening)
+
+
 # -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
 
 def check_service(lab, item):

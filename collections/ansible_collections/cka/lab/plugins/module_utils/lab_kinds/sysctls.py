@@ -133,6 +133,19 @@ def restore(engine, entry):
         engine.sysctl_set(entry['namespace'], entry['name'], entry['before'])
 
 
+# -- the picture (lab_drawing.py lays it out) --
+
+def draw(machine, picture):
+    """The settings the lesson makes, under their namespace's name (those for the machine, `environment`,
+    are left out)."""
+    lines = {}
+    for item in machine.get('sysctls', []):
+        if not item.get('environment'):
+            lines.setdefault(item.get('namespace'), []).append('%s = %s' % (item['name'], item['value']))
+    for namespace, found in lines.items():
+        picture.section(namespace, 'sysctls:', found)
+
+
 # -- checks: the lesson's objects, as a student looks at them (checks/lab/test_lab.py) --
 
 def check_sysctl(lab, item):
