@@ -130,3 +130,16 @@ def pytest_generate_tests(metafunc):
 def peers(lab):
     """The machines of `lab`'s lab (itself included), for checks that cross machines (a pod on another node)."""
     return [other for other in _LABS.values() if other.data.get("lab") == lab.data.get("lab")]
+
+
+@pytest.fixture
+def exported(lab, request):
+    """exported(name) -> the Lab of another export of `lab`'s machine (its `lab` is `name`: the weave lab's
+    probes need its Weave Net export); fails saying which export is missing."""
+    def find(name):
+        for other in _labs(request.config, name):
+            if other.name == lab.name:
+                return other
+        pytest.fail("no export of %s for %s in --lab-data: grade with playbooks/check.yml, which writes it"
+                    % (name, lab.name), pytrace=False)
+    return find

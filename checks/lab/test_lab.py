@@ -327,6 +327,10 @@ def test_probe(lab, item, peers):
                 run(lab, item[kind])
         if "pod" in item:
             probe_pod(lab, item["pod"], peers)
+        if not {"ping", "tcp", "http", "dns", "pod"} & set(item):
+            fail("probe %r is of a kind only a kubeadm cluster's grader runs (%s); a lab the engine builds "
+                 "probes with ping, tcp, http, dns or pod - see labs/README.md" % (item["name"], ", ".join(
+                     sorted(set(item) - {"name", "stages", "when", "__path"}))))
     except pytest.fail.Exception as exc:
         differences = environment_differences(lab)
         if not differences:

@@ -17,8 +17,15 @@ def _control_plane(lab):
 
 
 @pytest.fixture
-def cluster(lab):
-    return Cluster(_control_plane(lab), lab.data["kubeconfig"])
+def net(lab, exported):
+    """Weave Net's export of `lab`'s node (lab weave_net: the control plane, kubeconfig, probe image), for the
+    checks of another export of the node (the weave lab's probes, test_probes.py)."""
+    return lab if lab.data["lab"] == "weave_net" else exported("weave_net")
+
+
+@pytest.fixture
+def cluster(net):
+    return Cluster(_control_plane(net), net.data["kubeconfig"])
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +36,10 @@ def _probe_registry():
 
 
 @pytest.fixture
-def probes(lab, peers, cluster, _probe_registry):
-    key = lab.data["control_plane"]
+def probes(net, peers, cluster, _probe_registry):
+    key = net.data["control_plane"]
     if key not in _probe_registry:
-        started = Probes(cluster, lab.data["probe_image"], [peer.name for peer in peers])
+        started = Probes(cluster, net.data["probe_image"], [peer.name for peer in peers])
         _probe_registry[key] = started
         started.start()
     found = _probe_registry[key]

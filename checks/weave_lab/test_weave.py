@@ -142,25 +142,6 @@ def test_pod_default_route_is_the_nodes_weave_address(lab, probes):
                               lab.name))
 
 
-def test_pods_reach_pods_on_other_nodes_without_nat(lab, probes):
-    """Lessons 213-214: every pod reaches every pod on another node by its address, and is seen by it as itself."""
-    source = probes.pods[lab.name]
-    for node, target in sorted(probes.pods.items()):
-        if node == lab.name:
-            continue
-        url = "http://%s:%d/cgi-bin/addr" % (target["ip"], PROBE_PORT)
-        result = probes.exec(lab.name, "wget", "-q", "-O", "-", url)
-        look = probes.exec_command(lab.name, "wget", "-qO-", url)
-        if result.rc != 0:
-            fail("the pod on %s (%s) cannot reach the pod on %s (%s): %s - see `%s`"
-                 % (lab.name, source["ip"], node, target["ip"], result.stderr.strip() or "no answer", look))
-        # busybox httpd writes an IPv4 client as [a.b.c.d] (or ::ffff:a.b.c.d on an IPv6 socket).
-        seen = result.stdout.strip().strip("[]").replace("::ffff:", "")
-        if seen != source["ip"]:
-            fail("the pod on %s (%s) arrives at the pod on %s as %s: pods must reach each other without NAT - see `%s`"
-                 % (lab.name, source["ip"], node, seen or "nothing", look))
-
-
 def node_link(lab, peer_ip):
     route = lab.json("ip -j route get %s", peer_ip)
     if not route or "dev" not in route[0]:

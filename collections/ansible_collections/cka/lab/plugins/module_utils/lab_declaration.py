@@ -86,7 +86,7 @@ SCHEMA = {
                 'reset': {'type': 'string', 'pattern': ROLE}, 'export': {'type': 'string', 'pattern': ROLE}}}},
         'probes': {'type': 'array', 'items': {'type': 'object', 'required': ['name'], 'oneOf': [
             {'required': ['ping']}, {'required': ['tcp']}, {'required': ['http']}, {'required': ['dns']},
-            {'required': ['pod']}],
+            {'required': ['pod']}, {'required': ['pods']}, {'required': ['service']}, {'required': ['cluster_dns']}],
             'additionalProperties': False, 'properties': dict(PROBE_BASE, **{
                 'ping': {'type': 'object', 'required': ['address'], 'additionalProperties': False, 'properties': {
                     'from': NETNS_SCHEMA, 'address': {'type': 'string'}, 'expect': {'enum': ['reply', 'no reply']}}},
@@ -112,6 +112,17 @@ SCHEMA = {
                             'from': NETNS_SCHEMA, 'server': {'type': 'string'}, 'name': {'type': 'string'},
                             'protocol': {'enum': ['udp', 'tcp']}, 'answer': {'type': ['string', 'null']},
                             'resolver': {'type': 'boolean'}}},
+                # A kubeadm cluster's (the weave lab): traffic from the probe pods the grader starts on every
+                # node (checks/weave_lab/test_probes.py): between pods of different nodes, to a Service of a
+                # type, and a name asked of the cluster DNS.
+                'pods': {'type': 'object', 'required': ['between'], 'additionalProperties': False,
+                         'properties': {'between': {'enum': ['nodes']}}},
+                'service': {'type': 'object', 'required': ['type', 'from'], 'additionalProperties': False,
+                            'properties': {'type': {'enum': ['ClusterIP', 'NodePort']},
+                                           'from': {'enum': ['a pod on another node', 'the node', 'the control plane']}}},
+                'cluster_dns': {'type': 'object', 'required': ['name', 'answer'], 'additionalProperties': False,
+                                'properties': {'name': {'type': 'string', 'minLength': 1},
+                                               'answer': {'type': 'string', 'minLength': 1}}},
             })}},
     },
 }
