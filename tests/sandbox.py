@@ -8,17 +8,21 @@ sandbox_run.py as
 
     unshare --net --mount --propagation private -- sh -c \\
         '{ ! mountpoint -q /run/netns || umount -n -l /run/netns; } && mount -n -t tmpfs tmpfs /run
-         [&& mount -n -t tmpfs tmpfs "$WORK"] && exec PYTHON DRIVER SCENARIO PARAMS'
+         [&& mount -n -t tmpfs tmpfs "$WORK"] && exec PYTHON DRIVER MODULE FUNCTION PARAMS'
 
 so the "root namespace" it works on is the test's own network namespace (only
 ``lo``, its own iptables tables and sysctls) and /run/netns lives on a tmpfs
 nobody else sees. :func:`run_scenario` refuses to go on anywhere else
-(:func:`check_sandbox`), then executes SCENARIO (Python) with the driver's
-helpers and ``params`` (from the JSON file PARAMS) in scope; whatever it
-stores in ``result`` is printed as one JSON line after the driver's marker.
+(:func:`check_sandbox`), then imports the test module MODULE (a file) and
+calls its scenario, the module-level function FUNCTION, as
+``FUNCTION(result, **params)`` (``params`` from the JSON file PARAMS); whatever
+it stores in ``result`` is printed as one JSON line after the driver's marker.
+A scenario's names are the test module's own, imported from the driver module
+(``from engine_driver import build, sh``), so linters read them.
 
-The helpers here are the ones every driver gives its scenarios: ``sh``,
-``rc``, ``ip_json``, ``namespaces``, ``links``, ``ping`` and ``hold``.
+The helpers here are the ones every driver gives its scenarios (each driver
+imports them for its scenarios to import from it): ``sh``, ``rc``,
+``ip_json``, ``namespaces``, ``links``, ``ping`` and ``hold``.
 
 Run as a script, ``python sandbox.py --ping ADDRESS TIMEOUT`` sends the ICMP
 echo :func:`ping` asks for (started inside a namespace with ip netns exec).
@@ -26,6 +30,7 @@ This file imports nothing but the standard library.
 """
 
 import ctypes
+import importlib
 import json
 import os
 import signal
@@ -204,24 +209,38 @@ def _ping_main(address, timeout):
 # The driver's main()
 # --------------------------------------------------------------------------
 
-def run_scenario(driver, result_mark, helpers, work_variable=None, prepare=None):
-    """A driver's main(): check the sandbox, run sys.argv[1] (the scenario) with `helpers`
-    and ``params`` (the JSON file sys.argv[2]) in scope, print ``result`` after `result_mark`.
+def load_scenario(path, name):
+    """The module-level function `name` of the test module at `path`, imported as the test runner does
+    (its directory first on sys.path, the module under its own name)."""
+    directory, module = os.path.split(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    function = getattr(importlib.import_module(os.path.splitext(module)[0]), name)
+    if not callable(function):
+        raise TypeError('%s of %s is not a function' % (name, path))
+    return function
 
-    `prepare`, called after the check and before the scenario, sets up what the
-    driver needs; whatever the scenario started is killed when it ends.
+
+def run_scenario(driver, result_mark, work_variable=None, prepare=None):
+    """A driver's main(): check the sandbox, call the scenario (the function sys.argv[2] of the test module
+    sys.argv[1]) as ``scenario(result, **params)`` (params: the JSON file sys.argv[3]), print ``result``
+    after `result_mark`.
+
+    `driver` is the driver's module name: the driver runs as ``__main__``, and is also that module for
+    the test module's ``from DRIVER import ...`` (one module, not a second copy without the state the
+    driver set up). `prepare`, called after the check and before the test module is imported, sets up
+    what the driver needs; whatever the scenario started is killed when it ends.
     """
     check_sandbox(driver, work_variable)
-    with open(sys.argv[1]) as handle:
-        scenario = handle.read()
-    with open(sys.argv[2]) as handle:
+    sys.modules[driver] = sys.modules['__main__']
+    path, name, params_path = sys.argv[1:4]
+    with open(params_path) as handle:
         params = json.load(handle)
     if prepare is not None:
         prepare()
     result = {}
-    scope = dict(helpers, params=params, result=result)
     try:
-        exec(compile(scenario, sys.argv[1], 'exec'), scope)  # noqa: S102 - the test's own code
+        load_scenario(path, name)(result, **params)
     except Exception:  # pylint: disable=broad-except
         traceback.print_exc()
         print(result_mark + json.dumps({'error': traceback.format_exc(), 'result': result}, default=str))

@@ -3,7 +3,8 @@
 """Run a scenario driver (see sandbox.py) inside a throwaway namespace, and check the host after.
 
 The conftest.py of tests/kernel and of tests/engine each make their fixture
-with :func:`scenario_fixture`. Each scenario runs
+with :func:`scenario_fixture` or :func:`scenario_runs`. A scenario is a
+module-level function of a test module, which the driver imports and calls
 in a fresh ``unshare --net --mount --propagation private`` with a private
 tmpfs on /run (so /run/netns exists only there) and, for a driver that names
 a work directory, another on that directory. The driver (sandbox.check_sandbox)
@@ -13,12 +14,12 @@ interface, mount, iptables rule of a lab, sysctl or file the scenarios could
 have made or changed may have appeared, gone or changed.
 """
 
+import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -106,22 +107,23 @@ def host_changes(before, after, texts, work=None):
     return changes
 
 
-def scenario_runs(tmp_path, driver, result_mark, suite, why_root, timeout, work_variable=None):
+def scenario_runs(tmp_path, driver, result_mark, suite, why_root, timeout, work_variable=None, data=None):
     """The body of a scenario fixture: yields run(scenario, **params) -> the scenario's ``result`` dict.
 
-    `scenario` is Python run by `driver` inside a new network+mount namespace,
-    with the driver's helpers and `params` in scope. Skips (saying `suite` tests
-    need root: `why_root`) when not root or when unshare is missing. With
-    `work_variable`, a new empty directory is named in that environment
-    variable, mounted over in the sandbox, and must be empty again at the end.
-    When the fixture ends the host must be as it was (see host_changes).
+    `scenario` is a module-level function of a test module, ``scenario(result, **params)``: `driver`
+    imports that module inside a new network+mount namespace and calls it there (its helpers imported
+    from the driver module by name, as a linter reads them; `params` JSON values). Skips (saying `suite`
+    tests need root: `why_root`) when not root or when unshare is missing. With `work_variable`, a new
+    empty directory is named in that environment variable, mounted over in the sandbox, and must be
+    empty again at the end. `data`, {environment variable: path}: files the driver reads, named to it in
+    those variables. When the fixture ends the host must be as it was (see host_changes).
     """
     if os.geteuid() != 0:
         pytest.skip('%s tests need root: %s' % (suite, why_root))
     if shutil.which('unshare') is None:
         pytest.skip('%s tests need the unshare command (util-linux) to make their sandbox' % suite)
     env = dict(os.environ, **{HOST_NETNS: os.readlink('/proc/self/ns/net'),
-                              HOST_MNTNS: os.readlink('/proc/self/ns/mnt')})
+                              HOST_MNTNS: os.readlink('/proc/self/ns/mnt')}, **(data or {}))
     work = None
     if work_variable:
         work = tmp_path / 'work'
@@ -129,19 +131,22 @@ def scenario_runs(tmp_path, driver, result_mark, suite, why_root, timeout, work_
         env[work_variable] = str(work)
     before = host_snapshot()
     command = sandbox_command(work_variable)
-    with open(driver) as handle:
-        texts = [handle.read()]  # and the scenarios and their parameters: every name they can make is in there
+    texts = []  # the driver, the test modules and the data: every name a scenario can make is in there
+    for path in [driver] + list((data or {}).values()):
+        with open(path) as handle:
+            texts.append(handle.read())
     count = [0]
 
     def run(scenario, **params):
-        index = count[0]
+        if not inspect.isfunction(scenario) or scenario.__qualname__ != scenario.__name__:
+            pytest.fail('a scenario is a module-level function of a test module, not %r' % (scenario,), pytrace=False)
+        module = inspect.getsourcefile(scenario)
+        params_path = tmp_path / ('params%d.json' % count[0])
         count[0] += 1
-        scenario_path = tmp_path / ('scenario%d.py' % index)
-        params_path = tmp_path / ('params%d.json' % index)
-        scenario_path.write_text(textwrap.dedent(scenario))
         params_path.write_text(json.dumps(params))
-        texts.extend([scenario, json.dumps(params)])
-        proc = subprocess.run(command + [sys.executable, driver, str(scenario_path), str(params_path)],
+        with open(module) as handle:
+            texts.extend([handle.read(), json.dumps(params)])
+        proc = subprocess.run(command + [sys.executable, driver, module, scenario.__name__, str(params_path)],
                               capture_output=True, text=True, env=env, timeout=timeout)
         lines = [line for line in proc.stdout.splitlines() if line.startswith(result_mark)]
         if proc.returncode != 0 or len(lines) != 1:

@@ -28,8 +28,9 @@ engine_scenario = scenario_fixture(
     timeout=90, work_variable='ENGINE_WORK',
     doc="""run(scenario, **params) -> the scenario's ``result`` dict.
 
-    `scenario` is Python run by engine_driver.py inside a new network+mount
-    namespace, with the driver's helpers (lab_machine, build, reset, rules,
-    ping, ...) and `params` in scope. Skips when not root or when unshare is
-    missing.
+    `scenario` is a module-level function of the test module, which
+    engine_driver.py imports and calls as ``scenario(result, **params)``
+    inside a new network+mount namespace; it imports the driver's helpers
+    (lab_machine, build, reset, rules, ping, ...) from engine_driver by name.
+    Skips when not root or when unshare is missing.
     """)

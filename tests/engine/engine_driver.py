@@ -6,16 +6,19 @@
 conftest.py starts it with ../sandbox_run.py as
 
     unshare --net --mount --propagation private -- sh -c \\
-        'umount -l /run/netns; mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs "$ENGINE_WORK" && exec PYTHON ...'
+        'umount -l /run/netns; mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs "$ENGINE_WORK" &&
+         exec PYTHON engine_driver.py MODULE FUNCTION PARAMS'
 
 so the machine the lab engine works on is the test's own network namespace
 (only ``lo``, its own empty iptables tables and its own sysctls), /run/netns
 lives on a tmpfs nobody else sees, and ENGINE_WORK (where the lab's record and
 its files go, in place of /var/lib/cka-lab and /srv) is a tmpfs of its own too.
-The driver refuses to run anywhere else. SCENARIO is Python code executed with
-the helpers below, those of ../sandbox.py (sh, rc, ip_json, namespaces, links,
-ping, hold) and ``params`` in scope; whatever it stores in ``result`` is
-printed as one JSON line for the test to check (see sandbox.run_scenario).
+The driver refuses to run anywhere else. The scenario is the function
+FUNCTION of the test module MODULE, called as ``FUNCTION(result, **params)``
+(``params`` from the JSON file PARAMS); it imports what it uses from this
+module: the helpers below and those of ../sandbox.py (sh, rc, ip_json,
+namespaces, links, ping, hold). Whatever it stores in ``result`` is printed as
+one JSON line for the test to check (see sandbox.run_scenario).
 
 The machine part given to the engine (:func:`lab_machine`) is lesson 202's
 without its service: services are transient units of the host's systemd, which
@@ -33,14 +36,19 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:  # tests/, for `import sandbox` however this file is run or imported
     sys.path.insert(0, os.path.dirname(HERE))
-from sandbox import (  # noqa: E402,F401 - the helpers every driver gives its scenarios (in scope for them)
+from sandbox import (  # noqa: E402
     die_with_parent, hold, in_namespace, ip_json, keep, links, namespaces, ping, rc, run_scenario, sh)
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'collections')
+if COLLECTIONS not in sys.path:  # for ansible_collections.cka, here and in the test modules the scenarios are in
+    sys.path.insert(0, COLLECTIONS)
 RESULT_MARK = 'ENGINE-DRIVER-RESULT '
 LAB = 'netns_lab'
 MARK = 'netns-lab'
 COMMENT = 'cka-lab:' + MARK
+# The helpers of ../sandbox.py every driver gives its scenarios, which import them from here (with this
+# driver's own, below, by name).
+__all__ = ['die_with_parent', 'hold', 'in_namespace', 'ip_json', 'keep', 'links', 'namespaces', 'ping', 'rc', 'sh']
 
 
 # --------------------------------------------------------------------------
@@ -48,8 +56,6 @@ COMMENT = 'cka-lab:' + MARK
 # --------------------------------------------------------------------------
 
 def _engine_module():
-    if COLLECTIONS not in sys.path:
-        sys.path.insert(0, COLLECTIONS)
     from ansible_collections.cka.lab.plugins.module_utils import lab_engine
     return lab_engine
 
@@ -301,7 +307,7 @@ def main():
         sys.exit(_serve_main(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
     if sys.argv[1:2] == ['--connect']:
         sys.exit(_connect_main(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
-    run_scenario('engine_driver', RESULT_MARK, globals(), work_variable='ENGINE_WORK',
+    run_scenario('engine_driver', RESULT_MARK, work_variable='ENGINE_WORK',
                  # /var/lib is there on a machine; cka-lab is the engine's
                  prepare=lambda: os.makedirs(os.path.dirname(record_dir())))
 

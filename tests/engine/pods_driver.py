@@ -17,9 +17,11 @@ a directory of the work tree (the pods' cni_path), as lesson 205 links them into
 /opt/cni/bin. The engine runs them through :func:`run_plugin`, which notes every
 plugin it executes (:data:`executions`).
 
-SCENARIO is Python code run with the helpers of engine_driver.py and ../sandbox.py
-and those below in scope (see engine_driver.py); whatever it stores in
-``result`` is printed as one JSON line for the test to check.
+The scenario is a function of the test module, called as engine_driver.py
+calls its own (see there); it imports the helpers it uses from this module
+(those below, and those of engine_driver.py and ../sandbox.py that it imports
+here) by name. Whatever it stores in ``result`` is printed as one JSON line
+for the test to check.
 """
 
 import json
@@ -32,10 +34,14 @@ for _path in (HERE, os.path.dirname(HERE)):  # engine_driver (tests/engine) and 
     if _path not in sys.path:
         sys.path.insert(0, _path)
 import engine_driver  # noqa: E402
-from engine_driver import LAB, MARK, addresses, leftovers, record_dir, run, work_path  # noqa: E402
+from engine_driver import (  # noqa: E402
+    LAB, MARK, addresses, leftovers, links, namespaces, ping, record, record_dir, run, work_path)
 from sandbox import filesystems, ip_json, run_scenario, sh  # noqa: E402
 
 RESULT_MARK = 'PODS-DRIVER-RESULT '
+# The helpers of engine_driver.py and ../sandbox.py the scenarios import from here (with this driver's
+# own, below, by name).
+__all__ = ['addresses', 'links', 'namespaces', 'ping', 'record', 'sh', 'work_path']
 PACKAGE_DIR = '/usr/lib/cni'  # Debian 12's containernetworking-plugins
 PLUGINS = ('bridge', 'host-local', 'portmap', 'loopback')
 NETWORK = 'podnet'
@@ -239,9 +245,7 @@ def prepare():
 
 
 def main():
-    helpers = {k: v for k, v in vars(engine_driver).items() if not k.startswith('__')}
-    helpers.update({k: v for k, v in globals().items() if not k.startswith('__')})
-    run_scenario('pods_driver', RESULT_MARK, helpers, work_variable='ENGINE_WORK', prepare=prepare)
+    run_scenario('pods_driver', RESULT_MARK, work_variable='ENGINE_WORK', prepare=prepare)
 
 
 if __name__ == '__main__':

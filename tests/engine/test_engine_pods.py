@@ -3,8 +3,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The lab engine's pods, attached for real by Debian's CNI plugins, against the kernel.
 
-Every scenario runs inside its own unshare'd network+mount namespace, as the
-other engine tests do (see conftest.py), with pods_driver.py: /run, the work
+Every scenario, a function of this module given to the pods_scenario
+fixture, runs inside its own unshare'd network+mount namespace, as the other
+engine tests do (see conftest.py), with pods_driver.py: /run, the work
 directory and /var/lib (where the engine's CNI cache and host-local's leases
 go) are private tmpfs mounts. The lab is cni_lab's node stage on one node:
 the reference plugins of containernetworking-plugins (/usr/lib/cni) linked by
@@ -18,6 +19,7 @@ cni_lab itself does.
 
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -25,8 +27,13 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # for `import pods_driver` in any import mode
 import pods_driver  # noqa: E402
+from pods_driver import (  # noqa: E402 - the scenarios' helpers, run by pods_driver.py in its sandbox
+    CACHE_DIR, GATEWAY, PODS, addresses, attempt, bin_dir, build_pods, cache_entries, conflist, iptables_listing,
+    lease_of, leases, links, mtu, namespaces, opt_on_tmpfs, ping, plugin_runs, pod_address, pod_machine, record,
+    refusal, reset_pods, run_plugin, sandbox_state, sh, tcp_reaches, work_path)
 from sandbox_run import scenario_fixture  # noqa: E402 - tests/ is on the path (conftest.py, pods_driver)
 
+from ansible_collections.cka.lab.plugins.module_utils.cni import Runtime  # noqa: E402
 from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import validate  # noqa: E402
 
 pods_scenario = scenario_fixture(
@@ -67,28 +74,30 @@ def test_the_pod_lab_of_these_tests_is_a_valid_declaration(monkeypatch):
     assert validate(declaration) == []
 
 
+def a_build_attaches_the_pods_with_the_real_plugins(result):
+    sh('sysctl -q -w net.ipv4.ip_forward=0')
+    result['build'] = build_pods(pod_machine())
+    result['plugins'] = plugin_runs()
+    result['namespaces'] = namespaces()
+    result['address'] = {pod: pod_address(pod) for pod in PODS}
+    result['lo up'] = {pod: links(pod)['lo'][3] for pod in PODS}
+    result['lo address'] = {pod: addresses(pod)['lo'] for pod in PODS}
+    a, b = (result['address'][pod].split('/')[0] for pod in PODS)
+    result['a -> b'] = ping('pod-a', b)
+    result['b -> a'] = ping('pod-b', a)
+    result['b -> gateway'] = ping('pod-b', GATEWAY)
+    result['cni0'] = links()['cni0']
+    result['cache'] = cache_entries()
+    result['leases'] = {address: lease_of(address) for address in leases()}
+    result['record'] = record()
+    result['nat'] = iptables_listing('nat')
+    # The published port: the node's 8080 (here, its cni0 address) reaches pod-a's port 80.
+    result['node:8080 -> pod-a:80'] = tcp_reaches(None, 'pod-a', GATEWAY, 8080, 80)
+    result['node:8080 -> pod-b:80'] = tcp_reaches(None, 'pod-b', GATEWAY, 8080, 80, timeout=0.5)
+
+
 def test_a_build_attaches_the_pods_with_the_real_plugins(pods_scenario):
-    result = pods_scenario('''
-        sh('sysctl -q -w net.ipv4.ip_forward=0')
-        result['build'] = build_pods(pod_machine())
-        result['plugins'] = plugin_runs()
-        result['namespaces'] = namespaces()
-        result['address'] = {pod: pod_address(pod) for pod in PODS}
-        result['lo up'] = {pod: links(pod)['lo'][3] for pod in PODS}
-        result['lo address'] = {pod: addresses(pod)['lo'] for pod in PODS}
-        a, b = (result['address'][pod].split('/')[0] for pod in PODS)
-        result['a -> b'] = ping('pod-a', b)
-        result['b -> a'] = ping('pod-b', a)
-        result['b -> gateway'] = ping('pod-b', GATEWAY)
-        result['cni0'] = links()['cni0']
-        result['cache'] = cache_entries()
-        result['leases'] = {address: lease_of(address) for address in leases()}
-        result['record'] = record()
-        result['nat'] = iptables_listing('nat')
-        # The published port: the node's 8080 (here, its cni0 address) reaches pod-a's port 80.
-        result['node:8080 -> pod-a:80'] = tcp_reaches(None, 'pod-a', GATEWAY, 8080, 80)
-        result['node:8080 -> pod-b:80'] = tcp_reaches(None, 'pod-b', GATEWAY, 8080, 80, timeout=0.5)
-    ''')
+    result = pods_scenario(a_build_attaches_the_pods_with_the_real_plugins)
 
     assert result['namespaces'] == ['pod-a', 'pod-b']
     assert all(in_slice(cidr) for cidr in result['address'].values()), result['address']
@@ -122,21 +131,23 @@ def test_a_build_attaches_the_pods_with_the_real_plugins(pods_scenario):
     assert result['node:8080 -> pod-b:80'] is None  # the control: only pod-a's port is published
 
 
+def a_second_build_only_checks_the_pods(result):
+    build_pods(pod_machine())
+    result['record'] = record()
+    result['address'] = {pod: pod_address(pod) for pod in PODS}
+    result['state'] = sandbox_state()
+    plugin_runs()
+    result['second'] = build_pods(pod_machine())
+    result['plugins'] = plugin_runs()
+    result['record again'] = record()
+    result['address again'] = {pod: pod_address(pod) for pod in PODS}
+    result['state again'] = sandbox_state()
+
+
 def test_a_second_build_only_checks_the_pods(pods_scenario):
     """CHECK runs for every attachment and changes nothing; portmap 1.1.1's failing CHECK of pod-a's
     port mappings (no IPv6: containernetworking/plugins issue #819) is that exact, tolerated, failure."""
-    result = pods_scenario('''
-        build_pods(pod_machine())
-        result['record'] = record()
-        result['address'] = {pod: pod_address(pod) for pod in PODS}
-        result['state'] = sandbox_state()
-        plugin_runs()
-        result['second'] = build_pods(pod_machine())
-        result['plugins'] = plugin_runs()
-        result['record again'] = record()
-        result['address again'] = {pod: pod_address(pod) for pod in PODS}
-        result['state again'] = sandbox_state()
-    ''')
+    result = pods_scenario(a_second_build_only_checks_the_pods)
 
     assert changes(result['second']) == []
     assert result['plugins']['runs'] == [
@@ -152,29 +163,31 @@ def test_a_second_build_only_checks_the_pods(pods_scenario):
     assert result['state again'] == result['state']
 
 
+def a_pod_whose_eth0_was_deleted_by_hand_is_detached_and_attached_again(result, opt):
+    if opt:
+        opt_on_tmpfs()
+    machine = pod_machine(opt=opt)
+    build_pods(machine)
+    old = pod_address('pod-a').split('/')[0]
+    sh('ip -n pod-a link del eth0')
+    result['eth0 gone'] = 'eth0' not in links('pod-a')
+    plugin_runs()
+    result['repair'], result['error'] = attempt(build_pods, machine)
+    if result['error'] is None:
+        result['plugins'] = plugin_runs()
+        result['address'] = pod_address('pod-a')
+        result['new'] = result['address'].split('/')[0]
+        result['old address leased'] = lease_of(old)
+        result['leases'] = {address: lease_of(address) for address in leases()}
+        result['a -> b'] = ping('pod-a', pod_address('pod-b').split('/')[0])
+        result['dnat'] = [l for l in iptables_listing('nat') if ' -j DNAT ' in l]
+        result['cache'] = cache_entries()
+        result['again'] = build_pods(machine)
+
+
 @pytest.mark.parametrize('opt', LAYOUTS)
 def test_a_pod_whose_eth0_was_deleted_by_hand_is_detached_and_attached_again(pods_scenario, opt):
-    result = pods_scenario('''
-        if params['opt']:
-            opt_on_tmpfs()
-        machine = pod_machine(opt=params['opt'])
-        build_pods(machine)
-        old = pod_address('pod-a').split('/')[0]
-        sh('ip -n pod-a link del eth0')
-        result['eth0 gone'] = 'eth0' not in links('pod-a')
-        plugin_runs()
-        result['repair'], result['error'] = attempt(build_pods, machine)
-        if result['error'] is None:
-            result['plugins'] = plugin_runs()
-            result['address'] = pod_address('pod-a')
-            result['new'] = result['address'].split('/')[0]
-            result['old address leased'] = lease_of(old)
-            result['leases'] = {address: lease_of(address) for address in leases()}
-            result['a -> b'] = ping('pod-a', pod_address('pod-b').split('/')[0])
-            result['dnat'] = [l for l in iptables_listing('nat') if ' -j DNAT ' in l]
-            result['cache'] = cache_entries()
-            result['again'] = build_pods(machine)
-    ''', opt=opt)
+    result = pods_scenario(a_pod_whose_eth0_was_deleted_by_hand_is_detached_and_attached_again, opt=opt)
 
     assert result['error'] is None, result['error']
     assert result['eth0 gone']
@@ -194,24 +207,26 @@ def test_a_pod_whose_eth0_was_deleted_by_hand_is_detached_and_attached_again(pod
     assert changes(result['again']) == []
 
 
+def a_changed_network_configuration_detaches_and_attaches_every_pod(result, opt):
+    if opt:
+        opt_on_tmpfs()
+    build_pods(pod_machine(opt=opt))
+    result['mtu before'] = [mtu('eth0', pod) for pod in PODS]
+    plugin_runs()
+    result['build'], result['error'] = attempt(build_pods, pod_machine(opt=opt, mtu=1450))
+    if result['error'] is None:
+        result['plugins'] = plugin_runs()
+        result['mtu'] = [mtu('eth0', pod) for pod in PODS]
+        result['address'] = [pod_address(pod) for pod in PODS]
+        result['a -> b'] = ping('pod-a', pod_address('pod-b').split('/')[0])
+        result['dnat'] = [l for l in iptables_listing('nat') if ' -j DNAT ' in l]
+        result['leases'] = sorted(lease_of(address)[0] for address in leases())
+        result['again'] = build_pods(pod_machine(opt=opt, mtu=1450))
+
+
 @pytest.mark.parametrize('opt', LAYOUTS)
 def test_a_changed_network_configuration_detaches_and_attaches_every_pod(pods_scenario, opt):
-    result = pods_scenario('''
-        if params['opt']:
-            opt_on_tmpfs()
-        build_pods(pod_machine(opt=params['opt']))
-        result['mtu before'] = [mtu('eth0', pod) for pod in PODS]
-        plugin_runs()
-        result['build'], result['error'] = attempt(build_pods, pod_machine(opt=params['opt'], mtu=1450))
-        if result['error'] is None:
-            result['plugins'] = plugin_runs()
-            result['mtu'] = [mtu('eth0', pod) for pod in PODS]
-            result['address'] = [pod_address(pod) for pod in PODS]
-            result['a -> b'] = ping('pod-a', pod_address('pod-b').split('/')[0])
-            result['dnat'] = [l for l in iptables_listing('nat') if ' -j DNAT ' in l]
-            result['leases'] = sorted(lease_of(address)[0] for address in leases())
-            result['again'] = build_pods(pod_machine(opt=params['opt'], mtu=1450))
-    ''', opt=opt)
+    result = pods_scenario(a_changed_network_configuration_detaches_and_attaches_every_pod, opt=opt)
 
     assert result['error'] is None, result['error']
     assert result['mtu before'] == [1500, 1500]
@@ -234,24 +249,26 @@ def test_a_changed_network_configuration_detaches_and_attaches_every_pod(pods_sc
     assert changes(result['again']) == []
 
 
+def a_pod_no_longer_declared_is_detached_and_its_namespace_deleted(result):
+    build_pods(pod_machine())
+    b = pod_address('pod-b').split('/')[0]
+    a = pod_address('pod-a').split('/')[0]
+    result['b leased'] = lease_of(b)
+    plugin_runs()
+    result['build'] = build_pods(pod_machine(pods=['pod-a']), every_stage=pod_machine())
+    result['plugins'] = plugin_runs()
+    result['b lease'] = lease_of(b)
+    result['a lease'] = lease_of(a)
+    result['namespaces'] = namespaces()
+    result['cache'] = cache_entries()
+    result['record pods'] = [p['name'] for p in record()['pods']]
+    result['a -> gateway'] = ping('pod-a', GATEWAY)
+    result['cni0'] = 'cni0' in links()
+    result['again'] = build_pods(pod_machine(pods=['pod-a']), every_stage=pod_machine())
+
+
 def test_a_pod_no_longer_declared_is_detached_and_its_namespace_deleted(pods_scenario):
-    result = pods_scenario('''
-        build_pods(pod_machine())
-        b = pod_address('pod-b').split('/')[0]
-        a = pod_address('pod-a').split('/')[0]
-        result['b leased'] = lease_of(b)
-        plugin_runs()
-        result['build'] = build_pods(pod_machine(pods=['pod-a']), every_stage=pod_machine())
-        result['plugins'] = plugin_runs()
-        result['b lease'] = lease_of(b)
-        result['a lease'] = lease_of(a)
-        result['namespaces'] = namespaces()
-        result['cache'] = cache_entries()
-        result['record pods'] = [p['name'] for p in record()['pods']]
-        result['a -> gateway'] = ping('pod-a', GATEWAY)
-        result['cni0'] = 'cni0' in links()
-        result['again'] = build_pods(pod_machine(pods=['pod-a']), every_stage=pod_machine())
-    ''')
+    result = pods_scenario(a_pod_no_longer_declared_is_detached_and_its_namespace_deleted)
 
     assert result['b leased'] == ['pod-b', 'eth0']
     assert changes(result['build']) == [DEL_POD_B, DEL_LO_B, 'ip netns del pod-b']
@@ -266,21 +283,23 @@ def test_a_pod_no_longer_declared_is_detached_and_its_namespace_deleted(pods_sce
     assert changes(result['again']) == []
 
 
+def a_reset_detaches_every_pod_and_puts_the_sandbox_back_as_it_was(result):
+    sh('sysctl -q -w net.ipv4.ip_forward=0')
+    result['before'] = sandbox_state()
+    build_pods(pod_machine())
+    result['built'] = sandbox_state()
+    result['planned'] = reset_pods(check_mode=True)
+    result['after check mode'] = sandbox_state()
+    plugin_runs()
+    result['reset'] = reset_pods()
+    result['plugins'] = plugin_runs()
+    result['after'] = sandbox_state()
+    result['record'] = record()
+    result['reset again'] = reset_pods()
+
+
 def test_a_reset_detaches_every_pod_and_puts_the_sandbox_back_as_it_was(pods_scenario):
-    result = pods_scenario('''
-        sh('sysctl -q -w net.ipv4.ip_forward=0')
-        result['before'] = sandbox_state()
-        build_pods(pod_machine())
-        result['built'] = sandbox_state()
-        result['planned'] = reset_pods(check_mode=True)
-        result['after check mode'] = sandbox_state()
-        plugin_runs()
-        result['reset'] = reset_pods()
-        result['plugins'] = plugin_runs()
-        result['after'] = sandbox_state()
-        result['record'] = record()
-        result['reset again'] = reset_pods()
-    ''')
+    result = pods_scenario(a_reset_detaches_every_pod_and_puts_the_sandbox_back_as_it_was)
 
     built = result['built']
     assert built['namespaces'] == ['pod-a', 'pod-b'] and 'cni0' in built['links']
@@ -311,49 +330,53 @@ def test_a_reset_detaches_every_pod_and_puts_the_sandbox_back_as_it_was(pods_sce
     assert result['reset again'] == []
 
 
+def check_mode_on_a_fresh_sandbox_plans_the_pods_and_changes_nothing(result):
+    result['before'] = sandbox_state()
+    result['planned'] = build_pods(pod_machine(), check_mode=True)
+    result['plugins'] = plugin_runs()
+    result['after'] = sandbox_state()
+    result['really'] = build_pods(pod_machine())
+    result['bin'] = bin_dir()
+
+
 def test_check_mode_on_a_fresh_sandbox_plans_the_pods_and_changes_nothing(pods_scenario):
-    result = pods_scenario('''
-        result['before'] = sandbox_state()
-        result['planned'] = build_pods(pod_machine(), check_mode=True)
-        result['plugins'] = plugin_runs()
-        result['after'] = sandbox_state()
-        result['really'] = build_pods(pod_machine())
-        result['bin'] = bin_dir()
-    ''')
+    result = pods_scenario(check_mode_on_a_fresh_sandbox_plans_the_pods_and_changes_nothing)
 
     # The work tree holds the student's own cache (kept where the student put it).
     assert dict(result['after'], work=None) == dict(result['before'], work=None)
     assert result['plugins'] == {'runs': [], 'failed': []}
-    planned, bin_dir = result['planned'], result['bin']
+    planned, directory = result['planned'], result['bin']
     for pod in ('pod-a', 'pod-b'):
         assert 'ip netns add %s' % pod in planned
         assert ('CNI ADD cni-loopback {0}: CNI_CONTAINERID={0} CNI_NETNS=/run/netns/{0} CNI_IFNAME=lo CNI_PATH={1} '
-                'loopback'.format(pod, bin_dir)) in planned, planned
+                'loopback'.format(pod, directory)) in planned, planned
         assert ('CNI ADD podnet {0}: CNI_CONTAINERID={0} CNI_NETNS=/run/netns/{0} CNI_IFNAME=eth0 CNI_PATH={1} '
-                'bridge | portmap'.format(pod, bin_dir)) in planned, planned
-    assert 'ln -sfn /usr/lib/cni/portmap %s/portmap' % bin_dir in planned
+                'bridge | portmap'.format(pod, directory)) in planned, planned
+    assert 'ln -sfn /usr/lib/cni/portmap %s/portmap' % directory in planned
     # What check mode announced is what the real run then did.
     assert planned == result['really']
 
 
-def test_a_network_running_a_plugin_not_installed_is_refused_before_any_change(pods_scenario):
-    result = pods_scenario('''
-        sh('sysctl -q -w net.ipv4.ip_forward=0')
-        machine = pod_machine(plugins=('bridge', 'host-local', 'loopback'))
-        result['cni_path'] = [pod['cni_path'] for pod in machine['pods']]
-        result['bin'] = bin_dir()
-        result['before'] = sandbox_state()
-        result['error'] = refusal(machine)
-        result['after'] = sandbox_state()
-        result['plugins'] = plugin_runs()
-        result['record'] = record()
-    ''')
+def a_network_running_a_plugin_not_installed_is_refused_before_any_change(result):
+    sh('sysctl -q -w net.ipv4.ip_forward=0')
+    machine = pod_machine(plugins=('bridge', 'host-local', 'loopback'))
+    result['cni_path'] = [pod['cni_path'] for pod in machine['pods']]
+    result['bin'] = bin_dir()
+    result['before'] = sandbox_state()
+    result['error'] = refusal(machine)
+    result['after'] = sandbox_state()
+    result['plugins'] = plugin_runs()
+    result['record'] = record()
 
-    bin_dir = result['bin']
-    assert result['cni_path'] == [[bin_dir], [bin_dir]]  # and the sandbox's fresh work tree has no portmap there
+
+def test_a_network_running_a_plugin_not_installed_is_refused_before_any_change(pods_scenario):
+    result = pods_scenario(a_network_running_a_plugin_not_installed_is_refused_before_any_change)
+
+    directory = result['bin']
+    assert result['cni_path'] == [[directory], [directory]]  # and the sandbox's fresh work tree has no portmap there
     assert result['error'] is not None
     for pod in ('pod-a', 'pod-b'):
-        assert any(e.startswith('pod %s: the plugin portmap (run by ' % pod) and 'not installed in %s' % bin_dir in e
+        assert any(e.startswith('pod %s: the plugin portmap (run by ' % pod) and 'not installed in %s' % directory in e
                    for e in result['error']), result['error']
     assert not [e for e in result['error'] if 'portmap' not in e], result['error']
     # The work tree holds the student's own cache (kept where the student put it).
@@ -362,16 +385,18 @@ def test_a_network_running_a_plugin_not_installed_is_refused_before_any_change(p
     assert result['record'] is None
 
 
+def a_file_linking_to_a_missing_target_is_refused_before_any_change(result):
+    sh('sysctl -q -w net.ipv4.ip_forward=0')
+    result['before'] = sandbox_state()
+    result['error'] = refusal(pod_machine(links={'flannel': '/usr/lib/cni/flannel'}))
+    result['after'] = sandbox_state()
+    result['plugins'] = plugin_runs()
+    result['record'] = record()
+    result['bin'] = bin_dir()
+
+
 def test_a_file_linking_to_a_missing_target_is_refused_before_any_change(pods_scenario):
-    result = pods_scenario('''
-        sh('sysctl -q -w net.ipv4.ip_forward=0')
-        result['before'] = sandbox_state()
-        result['error'] = refusal(pod_machine(links={'flannel': '/usr/lib/cni/flannel'}))
-        result['after'] = sandbox_state()
-        result['plugins'] = plugin_runs()
-        result['record'] = record()
-        result['bin'] = bin_dir()
-    ''')
+    result = pods_scenario(a_file_linking_to_a_missing_target_is_refused_before_any_change)
 
     assert result['error'] == ['file %s/flannel: links to /usr/lib/cni/flannel, which this machine does not have '
                                '(see: ls -l /usr/lib/cni)' % result['bin']]
@@ -381,19 +406,21 @@ def test_a_file_linking_to_a_missing_target_is_refused_before_any_change(pods_sc
     assert result['record'] is None
 
 
+def back_to_a_stage_without_pods_nor_plugins_detaches_the_pods_first(result):
+    opt_on_tmpfs()
+    sh('sysctl -q -w net.ipv4.ip_forward=0')
+    result['before'] = sandbox_state()
+    build_pods(pod_machine(opt=True))
+    result['start'], result['error'] = attempt(build_pods, {}, stage='start', every_stage=pod_machine(opt=True))
+    result['links gone'] = not os.path.lexists(os.path.join(bin_dir(opt=True), 'bridge'))
+    result['at start'] = sandbox_state()
+    result['reset'], result['reset error'] = attempt(reset_pods, also=pod_machine(opt=True))
+    result['after'] = sandbox_state()
+
+
 def test_back_to_a_stage_without_pods_nor_plugins_detaches_the_pods_first(pods_scenario):
     """cni_lab from stage node back to start, which declares neither the pods nor the plugins' links."""
-    result = pods_scenario('''
-        opt_on_tmpfs()
-        sh('sysctl -q -w net.ipv4.ip_forward=0')
-        result['before'] = sandbox_state()
-        build_pods(pod_machine(opt=True))
-        result['start'], result['error'] = attempt(build_pods, {}, stage='start', every_stage=pod_machine(opt=True))
-        result['links gone'] = not os.path.lexists(os.path.join(bin_dir(opt=True), 'bridge'))
-        result['at start'] = sandbox_state()
-        result['reset'], result['reset error'] = attempt(reset_pods, also=pod_machine(opt=True))
-        result['after'] = sandbox_state()
-    ''')
+    result = pods_scenario(back_to_a_stage_without_pods_nor_plugins_detaches_the_pods_first)
 
     # The pods' DEL ran while the plugins' links were still there; the links went after.
     assert result['error'] is None, result['error']
@@ -408,18 +435,20 @@ def test_back_to_a_stage_without_pods_nor_plugins_detaches_the_pods_first(pods_s
     assert dict(result['after'], work=None) == dict(result['before'], work=None)
 
 
+def a_pod_attached_by_hand_without_the_cache_is_taken_over(result):
+    machine = pod_machine()
+    build_pods(machine)
+    os.unlink(os.path.join(CACHE_DIR, 'podnet-pod-a-eth0'))
+    result['build'], result['error'] = attempt(build_pods, machine)
+    result['address'] = pod_address('pod-a')
+    result['leases'] = sorted(lease_of(address) for address in leases())
+    result['again'] = build_pods(machine)
+
+
 def test_a_pod_attached_by_hand_without_the_cache_is_taken_over(pods_scenario):
     """A student's pod (ADD run by hand: no entry in the runtime's cache) under the lab's name: a build DELs
     that attachment, as a runtime that lost its cache would, then ADDs its own."""
-    result = pods_scenario('''
-        machine = pod_machine()
-        build_pods(machine)
-        os.unlink(os.path.join(CACHE_DIR, 'podnet-pod-a-eth0'))
-        result['build'], result['error'] = attempt(build_pods, machine)
-        result['address'] = pod_address('pod-a')
-        result['leases'] = sorted(lease_of(address) for address in leases())
-        result['again'] = build_pods(machine)
-    ''')
+    result = pods_scenario(a_pod_attached_by_hand_without_the_cache_is_taken_over)
 
     assert result['error'] is None, result['error']
     assert steps(result['build']) == ['CNI DEL podnet pod-a (attached by hand)', 'CNI ADD podnet pod-a']
@@ -428,26 +457,27 @@ def test_a_pod_attached_by_hand_without_the_cache_is_taken_over(pods_scenario):
     assert changes(result['again']) == []
 
 
+def a_reset_removes_a_pod_a_student_attached_by_hand(result):
+    before = sandbox_state()
+    build_pods(pod_machine(pods=()), every_stage=pod_machine())
+    sh('ip netns add pod-a')
+    runtime = Runtime(run_plugin, bin_dirs=(bin_dir(),), cache_dir=work_path('student-cache'))
+    runtime.add(conflist(), 'pod-a', '/run/netns/pod-a', 'eth0')
+    sleeper = subprocess.Popen(['ip', 'netns', 'exec', 'pod-a', 'sleep', '300'])
+    result['leases before'] = sorted(leases())
+    result['reset'] = reset_pods(also=pod_machine())
+    sh('sleep 0.2')
+    result['sleeper'] = sleeper.poll()
+    result['after'] = sandbox_state()
+    result['before'] = before
+    result['leases after'] = leases()
+
+
 def test_a_reset_removes_a_pod_a_student_attached_by_hand(pods_scenario):
     """The lab built without pods (a start stage), then a student's pod of the lab's name, attached with the
     plugins by hand (no cache) and running a process: a reset stops the process, DELs the pod through the
     declared network (its lease goes), deletes its namespace, and the bridge the plugin made."""
-    result = pods_scenario('''
-        before = sandbox_state()
-        build_pods(pod_machine(pods=()), every_stage=pod_machine())
-        sh('ip netns add pod-a')
-        runtime = engine_driver._engine_module().Runtime(run_plugin, bin_dirs=(bin_dir(),),
-                                                         cache_dir=work_path('student-cache'))
-        runtime.add(conflist(), 'pod-a', '/run/netns/pod-a', 'eth0')
-        sleeper = subprocess.Popen(['ip', 'netns', 'exec', 'pod-a', 'sleep', '300'])
-        result['leases before'] = sorted(leases())
-        result['reset'] = reset_pods(also=pod_machine())
-        sh('sleep 0.2')
-        result['sleeper'] = sleeper.poll()
-        result['after'] = sandbox_state()
-        result['before'] = before
-        result['leases after'] = leases()
-    ''')
+    result = pods_scenario(a_reset_removes_a_pod_a_student_attached_by_hand)
 
     assert len(result['leases before']) == 1
     assert any(c.startswith('CNI DEL podnet pod-a (made by hand)') for c in result['reset']), result['reset']
@@ -458,21 +488,23 @@ def test_a_reset_removes_a_pod_a_student_attached_by_hand(pods_scenario):
     assert dict(result['after'], work=None) == dict(result['before'], work=None)
 
 
+def each_cni_version_the_plugins_support_is_built_run_again_and_reset(result, version):
+    sh('sysctl -q -w net.ipv4.ip_forward=0')
+    result['before'] = sandbox_state()
+    build_pods(pod_machine(version=version, portmap=False))
+    result['address'] = {pod: pod_address(pod) for pod in PODS}
+    plugin_runs()
+    result['second'] = build_pods(pod_machine(version=version, portmap=False))
+    result['runs'] = plugin_runs()['runs']
+    reset_pods(also=pod_machine(version=version, portmap=False))
+    result['after'] = sandbox_state()
+
+
 @pytest.mark.parametrize('version', ['0.2.0', '0.3.1', '0.4.0', '1.0.0'])
 def test_each_cni_version_the_plugins_support_is_built_run_again_and_reset(pods_scenario, version):
     """A list of an older cniVersion: its results (ip4 before 0.3.0) give the pods their slice, a second build
     changes nothing (no CHECK before 0.4.0: the pod's interface is looked at instead), and a reset is clean."""
-    result = pods_scenario('''
-        sh('sysctl -q -w net.ipv4.ip_forward=0')
-        result['before'] = sandbox_state()
-        build_pods(pod_machine(version=params['version'], portmap=False))
-        result['address'] = {pod: pod_address(pod) for pod in PODS}
-        plugin_runs()
-        result['second'] = build_pods(pod_machine(version=params['version'], portmap=False))
-        result['runs'] = plugin_runs()['runs']
-        reset_pods(also=pod_machine(version=params['version'], portmap=False))
-        result['after'] = sandbox_state()
-    ''', version=version)
+    result = pods_scenario(each_cni_version_the_plugins_support_is_built_run_again_and_reset, version=version)
 
     assert all(in_slice(address) for address in result['address'].values()), result['address']
     assert changes(result['second']) == []
@@ -480,6 +512,13 @@ def test_each_cni_version_the_plugins_support_is_built_run_again_and_reset(pods_
     if version < '0.4.0':
         assert not [r for r in result['runs'] if r[0] == 'CHECK'], result['runs']
     assert dict(result['after'], work=None) == dict(result['before'], work=None)
+
+
+def a_cni_version_the_plugins_cannot_run_is_refused_before_any_change(result, version):
+    result['before'] = sandbox_state()
+    result['error'] = refusal(pod_machine(version=version))
+    result['after'] = sandbox_state()
+    result['runs'] = plugin_runs(versions=True)['runs']
 
 
 @pytest.mark.parametrize('version, words', [
@@ -490,12 +529,7 @@ def test_each_cni_version_the_plugins_support_is_built_run_again_and_reset(pods_
                'allowed: 0.3.0 or later, or one plugin']),
 ])
 def test_a_cni_version_the_plugins_cannot_run_is_refused_before_any_change(pods_scenario, version, words):
-    result = pods_scenario('''
-        result['before'] = sandbox_state()
-        result['error'] = refusal(pod_machine(version=params['version']))
-        result['after'] = sandbox_state()
-        result['runs'] = plugin_runs(versions=True)['runs']
-    ''', version=version)
+    result = pods_scenario(a_cni_version_the_plugins_cannot_run_is_refused_before_any_change, version=version)
 
     assert result['error'] is not None
     message = result['error'][0]

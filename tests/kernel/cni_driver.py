@@ -12,10 +12,11 @@ anywhere else. Before the scenario it makes a temporary directory on that
 (``DATA_DIR``), so neither /var/lib/cni/results nor /var/lib/cni/networks is
 touched, and all of it goes with the sandbox.
 
-Scenarios get the helpers of ../sandbox.py (sh, rc, ip_json, links, ping,
-keep, ...), ``cni`` (the
-module_utils under test) and the helpers below; ``runtime()`` runs the real
-plugins of Debian's containernetworking-plugins from /usr/lib/cni.
+A scenario is a function of the test module, called as netns_driver.py calls
+its own; it imports from this module the helpers of ../sandbox.py (sh, rc,
+ip_json, links, ping, keep, ...) and those below; ``runtime()`` runs the real
+plugins of Debian's containernetworking-plugins from /usr/lib/cni with
+``cni``, the module_utils under test.
 """
 
 import os
@@ -28,7 +29,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:  # tests/, for `import sandbox` however this file is run or imported
     sys.path.insert(0, os.path.dirname(HERE))
-from sandbox import (  # noqa: E402,F401 - the helpers every driver gives its scenarios (in scope for them)
+from sandbox import (  # noqa: E402
     die_with_parent, hold, ip_json, keep, links, namespaces, ping, rc, run_scenario, sh)
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'collections')
@@ -37,6 +38,9 @@ if COLLECTIONS not in sys.path:
 from ansible_collections.cka.lab.plugins.module_utils import cni  # noqa: E402
 
 RESULT_MARK = 'CNI-DRIVER-RESULT '
+# The helpers of ../sandbox.py every driver gives its scenarios, which import them from here (with this
+# driver's own, below, by name).
+__all__ = ['hold', 'ip_json', 'keep', 'links', 'namespaces', 'ping', 'rc', 'sh']
 BIN_DIR = cni.DEBIAN_BIN_DIR
 WORK_DIR = CACHE_DIR = DATA_DIR = None  # set by prepare(), on the sandbox's own /run
 
@@ -146,7 +150,7 @@ def fetch(address, port, timeout=3.0):
 
 
 def main():
-    run_scenario('cni_driver', RESULT_MARK, globals(), prepare=prepare)
+    run_scenario('cni_driver', RESULT_MARK, prepare=prepare)
 
 
 if __name__ == '__main__':

@@ -23,7 +23,9 @@ netns_scenario = scenario_fixture(
     'they make network namespaces inside their own unshare sandbox', timeout=60,
     doc="""run(scenario, **params) -> the scenario's ``result`` dict.
 
-    `scenario` is Python run by netns_driver.py inside a new network+mount
-    namespace, with the driver's helpers (converge, read, sh, ping, links, ...)
-    and `params` in scope. Skips when not root or when unshare is missing.
+    `scenario` is a module-level function of the test module, which
+    netns_driver.py imports and calls as ``scenario(result, **params)`` inside
+    a new network+mount namespace; it imports the driver's helpers (converge,
+    read, sh, ping, links, ...) from netns_driver by name. Skips when not root
+    or when unshare is missing.
     """)

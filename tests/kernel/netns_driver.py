@@ -6,16 +6,17 @@
 conftest.py starts it with ../sandbox_run.py as
 
     unshare --net --mount --propagation private -- \\
-        sh -c 'umount -l /run/netns; mount -t tmpfs tmpfs /run && exec PYTHON netns_driver.py SCENARIO PARAMS'
+        sh -c 'umount -l /run/netns; mount -t tmpfs tmpfs /run && exec PYTHON netns_driver.py MODULE FUNCTION PARAMS'
 
 so the "root namespace" topology.py works on is the test's own network
 namespace (only ``lo``), and /run/netns lives on a tmpfs nobody else sees.
-The driver refuses to run anywhere else. SCENARIO is Python code executed
-with the helpers below (``converge``, ``read`` and the kernel's view of what
-they made), those of ../sandbox.py (sh, rc, ip_json, namespaces, links, ping,
-hold) and ``params`` (from the JSON file PARAMS) in scope; whatever it stores
-in ``result`` is printed as one JSON line for the test to check (see
-sandbox.run_scenario).
+The driver refuses to run anywhere else. The scenario is the function
+FUNCTION of the test module MODULE, called as ``FUNCTION(result, **params)``
+(``params`` from the JSON file PARAMS); it imports what it uses from this
+module: the helpers below (``converge``, ``read`` and the kernel's view of what
+they made) and those of ../sandbox.py (sh, rc, ip_json, namespaces, links,
+ping, hold). Whatever it stores in ``result`` is printed as one JSON line for
+the test to check (see sandbox.run_scenario).
 """
 
 import json
@@ -27,8 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:  # tests/, for `import sandbox` however this file is run or imported
     sys.path.insert(0, os.path.dirname(HERE))
-from sandbox import (  # noqa: E402,F401 - the helpers every driver gives its scenarios (in scope for them)
-    hold, ip_json, links, namespaces, ping, rc, run_scenario, sh)
+from sandbox import hold, ip_json, links, namespaces, ping, rc, run_scenario, sh  # noqa: E402
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'collections')
 if COLLECTIONS not in sys.path:
@@ -44,6 +44,9 @@ from ansible_collections.cka.lab.plugins.module_utils.topology import (  # noqa:
 )
 
 RESULT_MARK = 'NETNS-DRIVER-RESULT '
+# The helpers of ../sandbox.py every driver gives its scenarios, which import them from here (with this
+# driver's own, below, by name).
+__all__ = ['hold', 'ip_json', 'links', 'namespaces', 'ping', 'rc', 'sh']
 
 
 # --------------------------------------------------------------------------
@@ -157,7 +160,7 @@ def flood_list(namespace, name):
 
 
 def main():
-    run_scenario('netns_driver', RESULT_MARK, globals())
+    run_scenario('netns_driver', RESULT_MARK)
 
 
 if __name__ == '__main__':

@@ -4,12 +4,19 @@
 """module_utils/topology.py against the real kernel: its reads of `ip -j` output, its plans
 run by iproute2 (netns_driver.converge, as the lab engine runs them), and the traffic they carry.
 
-Every scenario runs inside its own unshare'd network+mount namespace (see
-conftest.py): the "root namespace" below is the test's namespace, which has
-only ``lo``, and /run/netns is a tmpfs of its own.
+Every scenario, a function of this module given to the netns_scenario fixture,
+runs inside its own unshare'd network+mount namespace (see conftest.py): the
+"root namespace" below is the test's namespace, which has only ``lo``, and
+/run/netns is a tmpfs of its own.
 """
 
 import copy
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `import netns_driver` in any import mode
+from netns_driver import (  # noqa: E402 - the scenarios' helpers, run by netns_driver.py in its sandbox
+    addresses, converge, hold, links, macs, namespaces, neighbour, ping, plan, rc, read, routes, sh, wait_gone)
 
 RED = {'name': 'veth-red', 'namespace': 'red', 'addresses': ['192.168.15.1/24'],
        'peer': {'name': 'veth-red-br', 'master': 'v-net-0'}}
@@ -58,25 +65,26 @@ def with_args(base, **changes):
     return args
 
 
+def builds_a_bridged_topology_that_carries_traffic(result, topology):
+    result['first'] = converge(topology)
+    result['namespaces'] = namespaces()
+    result['links'] = {name: [kind, master, up] for name, (kind, _mac, master, up) in links().items()}
+    result['red -> blue'] = ping('red', '192.168.15.2')
+    result['blue -> red'] = ping('blue', '192.168.15.1')
+    result['blue -> bridge'] = ping('blue', '192.168.15.5')
+    result['red -> nobody'] = ping('red', '192.168.15.9', timeout=0.3)
+    # What read_state makes of the kernel's JSON: each end's peer found across namespaces.
+    state = read(topology)
+    result['read'] = {'%s/%s' % (ns or 'root', name): [link.kind, link.master, link.up, link.peer,
+                                                      [str(a) for a in link.addresses if not a.is_link_local]]
+                      for ns, name in [(None, 'v-net-0'), (None, 'veth-red-br'), ('red', 'veth-red'),
+                                       ('blue', 'veth-blue')]
+                      for link in [state.link(ns, name)]}
+    result['second'] = converge(topology)
+
+
 def test_builds_a_bridged_topology_that_carries_traffic(netns_scenario):
-    result = netns_scenario('''
-        topology = params['topology']
-        result['first'] = converge(topology)
-        result['namespaces'] = namespaces()
-        result['links'] = {name: [kind, master, up] for name, (kind, _mac, master, up) in links().items()}
-        result['red -> blue'] = ping('red', '192.168.15.2')
-        result['blue -> red'] = ping('blue', '192.168.15.1')
-        result['blue -> bridge'] = ping('blue', '192.168.15.5')
-        result['red -> nobody'] = ping('red', '192.168.15.9', timeout=0.3)
-        # What read_state makes of the kernel's JSON: each end's peer found across namespaces.
-        state = read(topology)
-        result['read'] = {'%s/%s' % (ns or 'root', name): [link.kind, link.master, link.up, link.peer,
-                                                          [str(a) for a in link.addresses if not a.is_link_local]]
-                          for ns, name in [(None, 'v-net-0'), (None, 'veth-red-br'), ('red', 'veth-red'),
-                                           ('blue', 'veth-blue')]
-                          for link in [state.link(ns, name)]}
-        result['second'] = converge(topology)
-    ''', topology=BRIDGED)
+    result = netns_scenario(builds_a_bridged_topology_that_carries_traffic, topology=BRIDGED)
 
     assert result['first'] == {'commands': BRIDGED_COMMANDS}
     assert result['namespaces'] == ['blue', 'red']
@@ -93,26 +101,27 @@ def test_builds_a_bridged_topology_that_carries_traffic(netns_scenario):
     assert result['second'] == UNCHANGED
 
 
+def a_stale_namespace_entry_is_deleted_and_made_again(result, topology):
+    converge(topology)
+    sh('umount /run/netns/blue')  # nothing holds blue: it goes, and veth-blue-br with it
+    wait_gone('veth-blue-br')
+    result['listed'] = namespaces()
+    result['ip -n blue'] = rc('ip -n blue link show')
+    state = read(topology)  # told stale by /run/netns/blue being no mount point any more
+    result['stale'] = sorted(state.stale)
+    result['read'] = sorted(ns for ns in state.links if ns is not None)
+    result['repair'] = converge(topology)
+    result['red -> blue'] = ping('red', '192.168.15.2')
+    result['again'] = converge(topology)
+    sh('umount /run/netns/red')
+    wait_gone('veth-red-br')
+    result['absent'] = converge(dict(topology, state='absent'))
+    result['namespaces after absent'] = namespaces()
+    result['links after absent'] = sorted(links())
+
+
 def test_a_stale_namespace_entry_is_deleted_and_made_again(netns_scenario):
-    result = netns_scenario('''
-        topology = params['topology']
-        converge(topology)
-        sh('umount /run/netns/blue')  # nothing holds blue: it goes, and veth-blue-br with it
-        wait_gone('veth-blue-br')
-        result['listed'] = namespaces()
-        result['ip -n blue'] = rc('ip -n blue link show')
-        state = read(topology)  # told stale by /run/netns/blue being no mount point any more
-        result['stale'] = sorted(state.stale)
-        result['read'] = sorted(ns for ns in state.links if ns is not None)
-        result['repair'] = converge(topology)
-        result['red -> blue'] = ping('red', '192.168.15.2')
-        result['again'] = converge(topology)
-        sh('umount /run/netns/red')
-        wait_gone('veth-red-br')
-        result['absent'] = converge(dict(topology, state='absent'))
-        result['namespaces after absent'] = namespaces()
-        result['links after absent'] = sorted(links())
-    ''', topology=BRIDGED)
+    result = netns_scenario(a_stale_namespace_entry_is_deleted_and_made_again, topology=BRIDGED)
 
     assert result['listed'] == ['blue', 'red']
     assert result['ip -n blue'] != 0  # "setting the network namespace "blue" failed: Invalid argument"
@@ -128,29 +137,31 @@ def test_a_stale_namespace_entry_is_deleted_and_made_again(netns_scenario):
     assert result['links after absent'] == ['lo']
 
 
+def a_namespace_deleted_while_held_is_repaired_when_its_links_are_owned(result, topology, owned):
+    converge(topology)
+    hold('red')
+    sh('ip netns del red')
+    result['listed'] = namespaces()
+    result['kept by the holder'] = 'veth-red-br' in links()
+    result['not owned'] = converge(topology)
+    result['repair'] = converge(dict(topology, owned=owned))
+    result['red -> blue'] = ping('red', '192.168.15.2')
+    result['red -> bridge'] = ping('red', '192.168.15.5')
+    result['again'] = converge(dict(topology, owned=owned))
+    hold('blue')
+    sh('ip netns del blue')
+    result['absent'] = converge(dict(topology, state='absent', owned=owned))
+    result['links after absent'] = sorted(links())
+    result['namespaces after absent'] = namespaces()
+
+
 def test_a_namespace_deleted_while_held_is_repaired_when_its_links_are_owned(netns_scenario):
     # `ip netns del red` while a process still runs in red: red lives on,
     # unnamed, and veth-red-br's peer is in it. Only links the caller made
     # (owned) may then be replaced.
     owned = [{'name': 'v-net-0'}, {'name': 'veth-red-br'}, {'name': 'veth-blue-br'}]
-    result = netns_scenario('''
-        topology, owned = params['topology'], params['owned']
-        converge(topology)
-        hold('red')
-        sh('ip netns del red')
-        result['listed'] = namespaces()
-        result['kept by the holder'] = 'veth-red-br' in links()
-        result['not owned'] = converge(topology)
-        result['repair'] = converge(dict(topology, owned=owned))
-        result['red -> blue'] = ping('red', '192.168.15.2')
-        result['red -> bridge'] = ping('red', '192.168.15.5')
-        result['again'] = converge(dict(topology, owned=owned))
-        hold('blue')
-        sh('ip netns del blue')
-        result['absent'] = converge(dict(topology, state='absent', owned=owned))
-        result['links after absent'] = sorted(links())
-        result['namespaces after absent'] = namespaces()
-    ''', topology=BRIDGED, owned=owned)
+    result = netns_scenario(a_namespace_deleted_while_held_is_repaired_when_its_links_are_owned, topology=BRIDGED,
+                            owned=owned)
 
     assert result['listed'] == ['blue']
     assert result['kept by the holder'] is True
@@ -175,23 +186,25 @@ def test_a_namespace_deleted_while_held_is_repaired_when_its_links_are_owned(net
     assert result['namespaces after absent'] == []
 
 
+def a_foreign_bridge_is_refused_and_a_student_built_one_taken_over(result, topology):
+    # A caller that keeps a record of what it made (a lab engine) passes owned, here empty.
+    topology = dict(topology, owned=[])
+    sh('ip link add v-net-0 type bridge && ip addr add 10.99.0.1/24 dev v-net-0 && ip link set v-net-0 up')
+    result['foreign'] = converge(topology)
+    # What the lesson has students type: the bridge and its address, by hand.
+    sh('ip addr flush dev v-net-0 && ip addr add 192.168.15.5/24 dev v-net-0')
+    result['student'] = converge(topology)
+    result['red -> bridge'] = ping('red', '192.168.15.5')
+    # An address added since, on a bridge the caller did not record as its own...
+    sh('ip addr add 10.99.0.1/24 dev v-net-0')
+    result['not owned'] = converge(topology)
+    # ...and on one it did.
+    result['owned'] = converge(dict(topology, owned=[{'name': 'v-net-0'}]))
+    result['bridge at the end'] = addresses(None, 'v-net-0')
+
+
 def test_a_foreign_bridge_is_refused_and_a_student_built_one_taken_over(netns_scenario):
-    result = netns_scenario('''
-        # A caller that keeps a record of what it made (a lab engine) passes owned, here empty.
-        topology = dict(params['topology'], owned=[])
-        sh('ip link add v-net-0 type bridge && ip addr add 10.99.0.1/24 dev v-net-0 && ip link set v-net-0 up')
-        result['foreign'] = converge(topology)
-        # What the lesson has students type: the bridge and its address, by hand.
-        sh('ip addr flush dev v-net-0 && ip addr add 192.168.15.5/24 dev v-net-0')
-        result['student'] = converge(topology)
-        result['red -> bridge'] = ping('red', '192.168.15.5')
-        # An address added since, on a bridge the caller did not record as its own...
-        sh('ip addr add 10.99.0.1/24 dev v-net-0')
-        result['not owned'] = converge(topology)
-        # ...and on one it did.
-        result['owned'] = converge(dict(topology, owned=[{'name': 'v-net-0'}]))
-        result['bridge at the end'] = addresses(None, 'v-net-0')
-    ''', topology=BRIDGED)
+    result = netns_scenario(a_foreign_bridge_is_refused_and_a_student_built_one_taken_over, topology=BRIDGED)
 
     error = ("bridges[0].name: 'v-net-0' already exists in the root namespace with 10.99.0.1/24, which this topology "
              "does not declare; it was not made here: remove it (ip link del v-net-0) or choose another name")
@@ -211,6 +224,25 @@ MACS = {'v-net-0': '02:42:c0:a8:0f:05', 'veth-red': '02:42:c0:a8:0f:01', 'veth-r
         'veth-blue': '02:42:c0:a8:0f:02', 'veth-blue-br': '02:42:c0:a8:0f:82'}
 
 
+def links_created_again_by_a_repair_keep_their_mac_addresses(result, topology, other_mac):
+    where = [(None, 'v-net-0'), ('red', 'veth-red'), (None, 'veth-red-br'),
+             ('blue', 'veth-blue'), (None, 'veth-blue-br')]
+    result['first'] = converge(topology)
+    result['created'] = macs(*where)
+    result['red -> blue'] = ping('red', '192.168.15.2')
+    result['red has blue at'] = neighbour('red', '192.168.15.2')
+    sh('ip link del veth-blue-br')  # takes veth-blue along
+    result['repair'] = converge(topology)
+    result['after the repair'] = macs(*where)
+    result['red -> blue, same ARP entry'] = ping('red', '192.168.15.2', timeout=1)
+    result['red still has blue at'] = neighbour('red', '192.168.15.2')
+    sh('ip link del v-net-0')
+    result['bridge repair'] = converge(topology)
+    result['after the bridge repair'] = macs(*where)
+    result['another MAC declared for an existing link'] = converge(other_mac)
+    result['at the end'] = macs(*where)
+
+
 def test_links_created_again_by_a_repair_keep_their_mac_addresses(netns_scenario):
     topology = copy.deepcopy(BRIDGED)
     topology['bridges'][0]['mac'] = MACS['v-net-0']
@@ -219,25 +251,8 @@ def test_links_created_again_by_a_repair_keep_their_mac_addresses(netns_scenario
         end['peer']['mac'] = MACS[end['peer']['name']].upper()  # any case; the kernel is given lower case
     other_mac = with_args(topology)
     other_mac['veth_pairs'][0]['mac'] = '02:42:c0:a8:0f:99'
-    result = netns_scenario('''
-        topology = params['topology']
-        where = [(None, 'v-net-0'), ('red', 'veth-red'), (None, 'veth-red-br'),
-                 ('blue', 'veth-blue'), (None, 'veth-blue-br')]
-        result['first'] = converge(topology)
-        result['created'] = macs(*where)
-        result['red -> blue'] = ping('red', '192.168.15.2')
-        result['red has blue at'] = neighbour('red', '192.168.15.2')
-        sh('ip link del veth-blue-br')  # takes veth-blue along
-        result['repair'] = converge(topology)
-        result['after the repair'] = macs(*where)
-        result['red -> blue, same ARP entry'] = ping('red', '192.168.15.2', timeout=1)
-        result['red still has blue at'] = neighbour('red', '192.168.15.2')
-        sh('ip link del v-net-0')
-        result['bridge repair'] = converge(topology)
-        result['after the bridge repair'] = macs(*where)
-        result['another MAC declared for an existing link'] = converge(params['other_mac'])
-        result['at the end'] = macs(*where)
-    ''', topology=topology, other_mac=other_mac)
+    result = netns_scenario(links_created_again_by_a_repair_keep_their_mac_addresses, topology=topology,
+                            other_mac=other_mac)
 
     assert 'ip link add v-net-0 address 02:42:c0:a8:0f:05 type bridge' in result['first']['commands']
     assert 'ip link add veth-red address 02:42:c0:a8:0f:01 netns red type veth peer name veth-red-br ' \
@@ -263,6 +278,18 @@ def test_links_created_again_by_a_repair_keep_their_mac_addresses(netns_scenario
     assert result['at the end'] == declared
 
 
+def prefix_zero_and_default_are_the_same_route(result, as_prefix, as_default):
+    result['as prefix'] = converge(as_prefix)
+    result['blue routes'] = routes('blue')
+    result['blue IPv6 routes'] = routes('blue', 6)
+    result['as prefix again'] = converge(as_prefix)
+    result['as default'] = plan(as_default)  # nothing run
+    sh('ip -n red route add 0.0.0.0/0 via 192.168.15.5')  # by hand, the other way round
+    result['red routes'] = routes('red')
+    result['as default, red by hand'] = converge(as_default)
+    result['red routes at the end'] = routes('red')
+
+
 def test_prefix_zero_and_default_are_the_same_route(netns_scenario):
     topology = copy.deepcopy(BRIDGED)
     topology['bridges'][0]['addresses'].append('fd00:15::5/64')
@@ -272,17 +299,7 @@ def test_prefix_zero_and_default_are_the_same_route(netns_scenario):
     as_default = with_args(topology, routes=[{'namespace': 'blue', 'dst': 'default', 'via': '192.168.15.5'},
                                              {'namespace': 'blue', 'dst': 'default', 'via': 'fd00:15::5'},
                                              {'namespace': 'red', 'dst': 'default', 'via': '192.168.15.5'}])
-    result = netns_scenario('''
-        result['as prefix'] = converge(params['as_prefix'])
-        result['blue routes'] = routes('blue')
-        result['blue IPv6 routes'] = routes('blue', 6)
-        result['as prefix again'] = converge(params['as_prefix'])
-        result['as default'] = plan(params['as_default'])  # nothing run
-        sh('ip -n red route add 0.0.0.0/0 via 192.168.15.5')  # by hand, the other way round
-        result['red routes'] = routes('red')
-        result['as default, red by hand'] = converge(params['as_default'])
-        result['red routes at the end'] = routes('red')
-    ''', as_prefix=as_prefix, as_default=as_default)
+    result = netns_scenario(prefix_zero_and_default_are_the_same_route, as_prefix=as_prefix, as_default=as_default)
 
     assert result['as prefix']['commands'][-2:] == ['ip -n blue route add default via 192.168.15.5',
                                                     'ip -n blue -6 route add default via fd00:15::5']
@@ -295,17 +312,18 @@ def test_prefix_zero_and_default_are_the_same_route(netns_scenario):
     assert result['red routes at the end'] == result['red routes']
 
 
+def absent_removes_everything_it_built(result, topology):
+    converge(topology)
+    result['absent'] = converge(dict(topology, state='absent'))
+    result['namespaces'] = namespaces()
+    result['links'] = sorted(links())
+    result['routes'] = routes() + routes(family=6)
+    result['again'] = converge(dict(topology, state='absent'))
+
+
 def test_absent_removes_everything_it_built(netns_scenario):
     topology = with_args(BRIDGED, routes=[{'namespace': 'blue', 'dst': '10.20.0.0/16', 'via': '192.168.15.5'}])
-    result = netns_scenario('''
-        topology = params['topology']
-        converge(topology)
-        result['absent'] = converge(dict(topology, state='absent'))
-        result['namespaces'] = namespaces()
-        result['links'] = sorted(links())
-        result['routes'] = routes() + routes(family=6)
-        result['again'] = converge(dict(topology, state='absent'))
-    ''', topology=topology)
+    result = netns_scenario(absent_removes_everything_it_built, topology=topology)
 
     assert result['absent'] == {'commands': [
         'ip -n blue route del 10.20.0.0/16 via 192.168.15.5',

@@ -3,17 +3,24 @@
 # SPDX-License-Identifier: Apache-2.0
 """module_utils/topology.py's VXLAN links and onlink routes against the real kernel.
 
-Every scenario runs inside its own unshare'd network+mount namespace (see
-conftest.py). Two namespaces, n1 and n2, stand for two nodes: a veth pair
-u1/u2 (192.0.2.1/24, 192.0.2.2/24) is the node network (the underlay), and
-a vxlan in each, flooding to the other, carries the pod addresses
-10.244.1.0/32 and 10.244.2.0/32, each node reaching the other's pod subnet
-by an onlink route through its vxlan, as flannel's vxlan backend does.
+Every scenario, a function of this module given to the netns_scenario fixture,
+runs inside its own unshare'd network+mount namespace (see conftest.py). Two
+namespaces, n1 and n2, stand for two nodes: a veth pair u1/u2 (192.0.2.1/24,
+192.0.2.2/24) is the node network (the underlay), and a vxlan in each,
+flooding to the other, carries the pod addresses 10.244.1.0/32 and
+10.244.2.0/32, each node reaching the other's pod subnet by an onlink route
+through its vxlan, as flannel's vxlan backend does.
 """
 
 import copy
+import json
+import os
+import sys
 
-from vxlan_cases import OVERLAY, ROUTES, UNDERLAY, VXLANS, onlink_route, vxlan_item, with_vxlan
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for `import netns_driver` in any import mode
+from netns_driver import (  # noqa: E402 - the scenarios' helpers, run by netns_driver.py in its sandbox
+    addresses, converge, flood_list, links, namespaces, ping, read, routes, sh, vxlan)
+from vxlan_cases import OVERLAY, ROUTES, UNDERLAY, VXLANS, onlink_route, vxlan_item, with_vxlan  # noqa: E402
 
 UNCHANGED = {'commands': []}
 
@@ -48,30 +55,31 @@ N1_VXLAN_AGAIN = [
 ]
 
 
+def builds_an_overlay_that_carries_traffic(result, topology):
+    result['first'] = converge(topology)
+    result['settings'] = {ns: vxlan(ns, 'vxlan0') for ns in ('n1', 'n2')}
+    result['flood lists'] = {ns: flood_list(ns, 'vxlan0') for ns in ('n1', 'n2')}
+    result['n1 links'] = {name: [kind, up] for name, (kind, _mac, _master, up) in links('n1').items()}
+    result['n1 addresses'] = addresses('n1', 'vxlan0')
+    result['n1 routes'] = routes('n1')
+    result['n2 routes'] = routes('n2')
+    result['10.244.1.0 -> 10.244.2.0'] = ping('n1', '10.244.2.0')
+    result['10.244.2.0 -> 10.244.1.0'] = ping('n2', '10.244.1.0')
+    result['n1 -> nobody'] = ping('n1', '10.244.2.9', timeout=0.3)
+    # What read_state makes of the kernel's JSON: the settings, flood list and onlink flag.
+    state = read(topology)
+    found = state.link('n1', 'vxlan0')
+    config = found.vxlan
+    result['read'] = [found.kind, found.up, [str(a) for a in found.addresses if not a.is_link_local],
+                      config.vni, config.dev, str(config.local), config.dstport, config.learning,
+                      [str(a) for a in found.remotes], found.mtu]
+    result['read routes'] = [[str(r.dst), str(r.gateway), r.dev, r.metric, r.onlink]
+                             for r in state.routes['n1'] if r.gateway is not None]
+    result['second'] = converge(topology)
+
+
 def test_builds_an_overlay_that_carries_traffic(netns_scenario):
-    result = netns_scenario('''
-        topology = params['topology']
-        result['first'] = converge(topology)
-        result['settings'] = {ns: vxlan(ns, 'vxlan0') for ns in ('n1', 'n2')}
-        result['flood lists'] = {ns: flood_list(ns, 'vxlan0') for ns in ('n1', 'n2')}
-        result['n1 links'] = {name: [kind, up] for name, (kind, _mac, _master, up) in links('n1').items()}
-        result['n1 addresses'] = addresses('n1', 'vxlan0')
-        result['n1 routes'] = routes('n1')
-        result['n2 routes'] = routes('n2')
-        result['10.244.1.0 -> 10.244.2.0'] = ping('n1', '10.244.2.0')
-        result['10.244.2.0 -> 10.244.1.0'] = ping('n2', '10.244.1.0')
-        result['n1 -> nobody'] = ping('n1', '10.244.2.9', timeout=0.3)
-        # What read_state makes of the kernel's JSON: the settings, flood list and onlink flag.
-        state = read(topology)
-        found = state.link('n1', 'vxlan0')
-        config = found.vxlan
-        result['read'] = [found.kind, found.up, [str(a) for a in found.addresses if not a.is_link_local],
-                          config.vni, config.dev, str(config.local), config.dstport, config.learning,
-                          [str(a) for a in found.remotes], found.mtu]
-        result['read routes'] = [[str(r.dst), str(r.gateway), r.dev, r.metric, r.onlink]
-                                 for r in state.routes['n1'] if r.gateway is not None]
-        result['second'] = converge(topology)
-    ''', topology=OVERLAY)
+    result = netns_scenario(builds_an_overlay_that_carries_traffic, topology=OVERLAY)
 
     assert result['first'] == {'commands': OVERLAY_COMMANDS}
     assert result['settings'] == {
@@ -92,6 +100,20 @@ def test_builds_an_overlay_that_carries_traffic(netns_scenario):
     assert result['second'] == UNCHANGED
 
 
+def a_vxlan_over_an_underlay_made_by_hand(result, topology, reordered, no_underlay):
+    result['no underlay'] = converge(topology)
+    sh('ip netns add n1 && ip netns add n2 && ip -n n1 link set lo up && ip -n n2 link set lo up')
+    sh('ip link add u1 netns n1 type veth peer name u2 netns n2')
+    sh('ip -n n1 addr add 192.0.2.1/24 dev u1 && ip -n n1 link set u1 up')
+    sh('ip -n n2 addr add 192.0.2.2/24 dev u2 && ip -n n2 link set u2 up')
+    result['not there in n2'] = converge(no_underlay)
+    result['first'] = converge(topology)
+    result['flood lists'] = {ns: flood_list(ns, 'vxlan0') for ns in ('n1', 'n2')}
+    result['settings'] = vxlan('n1', 'vxlan0')
+    result['n1 -> n2'] = ping('n1', '10.244.2.0')
+    result['reordered'] = converge(reordered)
+
+
 def test_a_vxlan_over_an_underlay_made_by_hand(netns_scenario):
     # Only the namespaces are declared: the node network is not the topology's. The
     # flood list is a set: its order does not matter, and a third node may be listed.
@@ -102,19 +124,8 @@ def test_a_vxlan_over_an_underlay_made_by_hand(netns_scenario):
     for item in reordered['vxlans']:
         item['remotes'].reverse()
     no_underlay = with_vxlan(topology, 1, dev='eth0')
-    result = netns_scenario('''
-        result['no underlay'] = converge(params['topology'])
-        sh('ip netns add n1 && ip netns add n2 && ip -n n1 link set lo up && ip -n n2 link set lo up')
-        sh('ip link add u1 netns n1 type veth peer name u2 netns n2')
-        sh('ip -n n1 addr add 192.0.2.1/24 dev u1 && ip -n n1 link set u1 up')
-        sh('ip -n n2 addr add 192.0.2.2/24 dev u2 && ip -n n2 link set u2 up')
-        result['not there in n2'] = converge(params['no_underlay'])
-        result['first'] = converge(params['topology'])
-        result['flood lists'] = {ns: flood_list(ns, 'vxlan0') for ns in ('n1', 'n2')}
-        result['settings'] = vxlan('n1', 'vxlan0')
-        result['n1 -> n2'] = ping('n1', '10.244.2.0')
-        result['reordered'] = converge(params['reordered'])
-    ''', topology=topology, reordered=reordered, no_underlay=no_underlay)
+    result = netns_scenario(a_vxlan_over_an_underlay_made_by_hand, topology=topology, reordered=reordered,
+                            no_underlay=no_underlay)
 
     error = ("vxlans[0].dev: 'u1' does not exist in namespace 'n1' (links there: lo); the underlay link must exist "
              "before its vxlan is made: create it, or declare it in this topology")
@@ -143,26 +154,27 @@ def test_a_vxlan_over_an_underlay_made_by_hand(netns_scenario):
     assert result['reordered'] == UNCHANGED
 
 
+def a_flood_list_changed_by_hand_is_repaired(result, topology, emptied):
+    converge(topology)
+    result['before'] = ping('n1', '10.244.2.0')
+    # The entries learned (n2's MAC address, learning being on) are not the flood list's: left alone.
+    fdb = json.loads(sh('bridge -n n1 -j fdb show dev vxlan0'))
+    result['learned'] = [e['dst'] for e in fdb if e['mac'] != '00:00:00:00:00:00' and 'dst' in e]
+    sh('bridge -n n1 fdb del 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.2')
+    sh('bridge -n n1 fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.9')
+    result['by hand'] = flood_list('n1', 'vxlan0')
+    result['repair'] = converge(topology)
+    result['repaired'] = flood_list('n1', 'vxlan0')
+    sh('ip -n n1 neigh flush dev vxlan0')  # ARP again, through the flood list
+    result['after'] = ping('n1', '10.244.2.0')
+    result['again'] = converge(topology)
+    result['emptied'] = converge(emptied)
+    result['empty'] = flood_list('n1', 'vxlan0')
+
+
 def test_a_flood_list_changed_by_hand_is_repaired(netns_scenario):
     emptied = with_vxlan(OVERLAY, 0, remotes=[])
-    result = netns_scenario('''
-        topology = params['topology']
-        converge(topology)
-        result['before'] = ping('n1', '10.244.2.0')
-        # The entries learned (n2's MAC address, learning being on) are not the flood list's: left alone.
-        fdb = json.loads(sh('bridge -n n1 -j fdb show dev vxlan0'))
-        result['learned'] = [e['dst'] for e in fdb if e['mac'] != '00:00:00:00:00:00' and 'dst' in e]
-        sh('bridge -n n1 fdb del 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.2')
-        sh('bridge -n n1 fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.9')
-        result['by hand'] = flood_list('n1', 'vxlan0')
-        result['repair'] = converge(topology)
-        result['repaired'] = flood_list('n1', 'vxlan0')
-        sh('ip -n n1 neigh flush dev vxlan0')  # ARP again, through the flood list
-        result['after'] = ping('n1', '10.244.2.0')
-        result['again'] = converge(topology)
-        result['emptied'] = converge(params['emptied'])
-        result['empty'] = flood_list('n1', 'vxlan0')
-    ''', topology=OVERLAY, emptied=emptied)
+    result = netns_scenario(a_flood_list_changed_by_hand_is_repaired, topology=OVERLAY, emptied=emptied)
 
     repair = ['bridge -n n1 fdb del 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.9',
               'bridge -n n1 fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.2']
@@ -178,34 +190,35 @@ def test_a_flood_list_changed_by_hand_is_repaired(netns_scenario):
     assert result['empty'] == []
 
 
+def settings_the_kernel_cannot_change_make_the_vxlan_again(result, base, other_vni, variations):
+    converge(base)
+    result['mac'] = links('n1')['vxlan0'][1]
+    result['other vni'] = converge(other_vni)
+    result['vni'] = [vxlan(ns, 'vxlan0')['vni'] for ns in ('n1', 'n2')]
+    result['mac kept'] = links('n1')['vxlan0'][1]
+    result['ping with the new vni'] = ping('n1', '10.244.2.0')
+    result['vni again'] = converge(other_vni)
+    for name, changes in variations:
+        args = dict(base, vxlans=[dict(base['vxlans'][0], **changes), base['vxlans'][1]])
+        converge(base)
+        result[name] = converge(args)
+        result[name + ' read'] = vxlan('n1', 'vxlan0')
+        result[name + ' again'] = converge(args)
+    converge(base)
+    sh('ip -n n1 link del vxlan0 && ip -n n1 link add vxlan0 type bridge')
+    result['a bridge of that name'] = converge(base)
+    result['ping at the end'] = ping('n1', '10.244.2.0')
+
+
 def test_settings_the_kernel_cannot_change_make_the_vxlan_again(netns_scenario):
     mac = '02:42:0a:f4:01:00'
     base = with_vxlan(OVERLAY, 0, mac=mac)
     other_vni = copy.deepcopy(base)
     for item in other_vni['vxlans']:
         item['vni'] = 4242
-    result = netns_scenario('''
-        converge(params['base'])
-        result['mac'] = links('n1')['vxlan0'][1]
-        result['other vni'] = converge(params['other_vni'])
-        result['vni'] = [vxlan(ns, 'vxlan0')['vni'] for ns in ('n1', 'n2')]
-        result['mac kept'] = links('n1')['vxlan0'][1]
-        result['ping with the new vni'] = ping('n1', '10.244.2.0')
-        result['vni again'] = converge(params['other_vni'])
-        for name, changes in params['changes']:
-            args = dict(params['base'], vxlans=[dict(params['base']['vxlans'][0], **changes),
-                                                params['base']['vxlans'][1]])
-            converge(params['base'])
-            result[name] = converge(args)
-            result[name + ' read'] = vxlan('n1', 'vxlan0')
-            result[name + ' again'] = converge(args)
-        converge(params['base'])
-        sh('ip -n n1 link del vxlan0 && ip -n n1 link add vxlan0 type bridge')
-        result['a bridge of that name'] = converge(params['base'])
-        result['ping at the end'] = ping('n1', '10.244.2.0')
-    ''', base=base, other_vni=other_vni, changes=[
-        ['mtu', {'mtu': 1400}], ['nolearning', {'learning': False}], ['dstport', {'dstport': 8472}],
-        ['no local', {'local': None}]])
+    result = netns_scenario(settings_the_kernel_cannot_change_make_the_vxlan_again, base=base, other_vni=other_vni,
+                            variations=[['mtu', {'mtu': 1400}], ['nolearning', {'learning': False}],
+                                        ['dstport', {'dstport': 8472}], ['no local', {'local': None}]])
 
     add = 'ip -n n1 link add vxlan0 address %s type vxlan id %%s dev u1%%s dstport %%s' % mac
 
@@ -241,22 +254,23 @@ def test_settings_the_kernel_cannot_change_make_the_vxlan_again(netns_scenario):
     assert result['ping at the end'] is True
 
 
+def a_vxlan_over_an_underlay_the_plan_replaces_is_made_again(result, topology):
+    converge(topology)
+    sh('ip -n n1 link del u1')  # u2 goes too, and the vxlans over them
+    result['gone'] = [sorted(links(ns)) for ns in ('n1', 'n2')]
+    sh('ip -n n1 link add u1 type veth peer name u9')
+    sh('ip -n n1 link add vxlan0 type vxlan id 42 dev u1 local 192.0.2.1 dstport 4789')
+    sh('bridge -n n1 fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.2')
+    result['repair'] = converge(topology)
+    result['n1 -> n2'] = ping('n1', '10.244.2.0')
+    result['again'] = converge(topology)
+
+
 def test_a_vxlan_over_an_underlay_the_plan_replaces_is_made_again(netns_scenario):
     # By hand: u1 paired with another end, and a vxlan over it just as declared. The
     # plan deletes u1, which takes the vxlan along (the kernel deletes a vxlan with
     # its underlay): the vxlan is planned again, not only its flood list.
-    result = netns_scenario('''
-        topology = params['topology']
-        converge(topology)
-        sh('ip -n n1 link del u1')  # u2 goes too, and the vxlans over them
-        result['gone'] = [sorted(links(ns)) for ns in ('n1', 'n2')]
-        sh('ip -n n1 link add u1 type veth peer name u9')
-        sh('ip -n n1 link add vxlan0 type vxlan id 42 dev u1 local 192.0.2.1 dstport 4789')
-        sh('bridge -n n1 fdb append 00:00:00:00:00:00 dev vxlan0 dst 192.0.2.2')
-        result['repair'] = converge(topology)
-        result['n1 -> n2'] = ping('n1', '10.244.2.0')
-        result['again'] = converge(topology)
-    ''', topology=OVERLAY)
+    result = netns_scenario(a_vxlan_over_an_underlay_the_plan_replaces_is_made_again, topology=OVERLAY)
 
     assert result['gone'] == [['lo'], ['lo']]
     assert result['repair']['commands'] == [
@@ -271,24 +285,25 @@ def test_a_vxlan_over_an_underlay_the_plan_replaces_is_made_again(netns_scenario
     assert result['again'] == UNCHANGED
 
 
+def the_onlink_flag_is_part_of_a_route(result, topology):
+    converge(topology)
+    # The same gateway without the flag: only possible once a subnet on vxlan0 holds it.
+    sh('ip -n n1 route add 10.244.2.0/31 dev vxlan0')
+    sh('ip -n n1 route replace 10.244.2.0/24 via 10.244.2.0 dev vxlan0')
+    # And the other way round: a route declared without the flag, found with it.
+    sh('ip -n n1 route replace 198.51.100.0/24 via 192.0.2.2 dev u1 onlink')
+    result['by hand'] = routes('n1')
+    result['repair'] = converge(topology)
+    sh('ip -n n1 route del 10.244.2.0/31 dev vxlan0')
+    result['repaired'] = routes('n1')
+    result['n1 -> n2'] = ping('n1', '10.244.2.0')
+    result['again'] = converge(topology)
+
+
 def test_the_onlink_flag_is_part_of_a_route(netns_scenario):
     plain = {'namespace': 'n1', 'dst': '198.51.100.0/24', 'via': '192.0.2.2', 'dev': 'u1'}
     topology = dict(OVERLAY, routes=ROUTES + [plain])
-    result = netns_scenario('''
-        topology = params['topology']
-        converge(topology)
-        # The same gateway without the flag: only possible once a subnet on vxlan0 holds it.
-        sh('ip -n n1 route add 10.244.2.0/31 dev vxlan0')
-        sh('ip -n n1 route replace 10.244.2.0/24 via 10.244.2.0 dev vxlan0')
-        # And the other way round: a route declared without the flag, found with it.
-        sh('ip -n n1 route replace 198.51.100.0/24 via 192.0.2.2 dev u1 onlink')
-        result['by hand'] = routes('n1')
-        result['repair'] = converge(topology)
-        sh('ip -n n1 route del 10.244.2.0/31 dev vxlan0')
-        result['repaired'] = routes('n1')
-        result['n1 -> n2'] = ping('n1', '10.244.2.0')
-        result['again'] = converge(topology)
-    ''', topology=topology)
+    result = netns_scenario(the_onlink_flag_is_part_of_a_route, topology=topology)
 
     assert result['by hand'][:2] == ['10.244.2.0/31 dev vxlan0 scope link', '10.244.2.0/24 via 10.244.2.0 dev vxlan0']
     assert '198.51.100.0/24 via 192.0.2.2 dev u1 onlink' in result['by hand']
@@ -303,24 +318,25 @@ def test_the_onlink_flag_is_part_of_a_route(netns_scenario):
     assert result['again'] == UNCHANGED
 
 
+def absent_removes_the_overlay_then_everything(result, topology, overlay_only):
+    converge(topology)
+    result['overlay'] = converge(overlay_only)
+    result['n1 links'] = sorted(links('n1'))
+    result['n1 routes'] = routes('n1')
+    result['underlay still there'] = ping('n1', '192.0.2.2')
+    result['overlay again'] = converge(overlay_only)
+    converge(topology)
+    result['absent'] = converge(dict(topology, state='absent'))
+    result['namespaces'] = namespaces()
+    result['links'] = sorted(links())
+    result['absent again'] = converge(dict(topology, state='absent'))
+
+
 def test_absent_removes_the_overlay_then_everything(netns_scenario):
     # The overlay alone: vxlans named (their settings are not needed) and their routes.
     overlay_only = {'state': 'absent', 'vxlans': [{'name': 'vxlan0', 'namespace': 'n1'},
                                                   {'name': 'vxlan0', 'namespace': 'n2'}], 'routes': ROUTES}
-    result = netns_scenario('''
-        topology = params['topology']
-        converge(topology)
-        result['overlay'] = converge(params['overlay_only'])
-        result['n1 links'] = sorted(links('n1'))
-        result['n1 routes'] = routes('n1')
-        result['underlay still there'] = ping('n1', '192.0.2.2')
-        result['overlay again'] = converge(params['overlay_only'])
-        converge(topology)
-        result['absent'] = converge(dict(topology, state='absent'))
-        result['namespaces'] = namespaces()
-        result['links'] = sorted(links())
-        result['absent again'] = converge(dict(topology, state='absent'))
-    ''', topology=OVERLAY, overlay_only=overlay_only)
+    result = netns_scenario(absent_removes_the_overlay_then_everything, topology=OVERLAY, overlay_only=overlay_only)
 
     removal = ['ip -n n1 route del 10.244.2.0/24 via 10.244.2.0 dev vxlan0 onlink',
                'ip -n n2 route del 10.244.1.0/24 via 10.244.1.0 dev vxlan0 onlink',
@@ -338,6 +354,14 @@ def test_absent_removes_the_overlay_then_everything(netns_scenario):
     assert result['absent again'] == UNCHANGED
 
 
+def an_ipv6_underlay(result, topology):
+    result['first'] = converge(topology)
+    result['settings'] = vxlan('n1', 'vxlan0')
+    result['flood list'] = flood_list('n1', 'vxlan0')
+    result['n1 -> n2'] = ping('n1', '10.244.2.0', timeout=6)  # once duplicate address detection is done
+    result['again'] = converge(topology)
+
+
 def test_an_ipv6_underlay(netns_scenario):
     underlay = copy.deepcopy(UNDERLAY)
     underlay['veth_pairs'][0]['addresses'] = ['fd00:2::1/64']
@@ -345,14 +369,7 @@ def test_an_ipv6_underlay(netns_scenario):
     topology = dict(underlay, routes=ROUTES, vxlans=[
         vxlan_item('n1', 'u1', 'fd00:2::1', ['fd00:2::2'], '10.244.1.0/32'),
         vxlan_item('n2', 'u2', 'fd00:2::2', ['fd00:2::1'], '10.244.2.0/32')])
-    result = netns_scenario('''
-        topology = params['topology']
-        result['first'] = converge(topology)
-        result['settings'] = vxlan('n1', 'vxlan0')
-        result['flood list'] = flood_list('n1', 'vxlan0')
-        result['n1 -> n2'] = ping('n1', '10.244.2.0', timeout=6)  # once duplicate address detection is done
-        result['again'] = converge(topology)
-    ''', topology=topology)
+    result = netns_scenario(an_ipv6_underlay, topology=topology)
 
     commands = result['first']['commands']
     assert 'ip -n n1 link add vxlan0 type vxlan id 42 dev u1 local fd00:2::1 dstport 4789' in commands
@@ -362,6 +379,18 @@ def test_an_ipv6_underlay(netns_scenario):
     assert result['flood list'] == ['fd00:2::2']
     assert result['n1 -> n2'] is True
     assert result['again'] == UNCHANGED
+
+
+def a_root_namespace_vxlan_is_not_taken_from_someone_else(result, topology):
+    sh('ip link add vxlan0 type bridge')
+    result['a bridge'] = converge(topology)
+    result['owned'] = converge(dict(topology, owned=[{'name': 'vxlan0'}]))
+    result['root -> n2'] = ping(None, '10.244.2.0')
+    sh('ip link del vxlan0 && ip link add vxlan0 type vxlan id 7 dev u1 dstport 4789')
+    result['another vxlan'] = converge(topology)
+    result['its vni'] = vxlan(None, 'vxlan0')['vni']
+    result['not recorded'] = converge(dict(topology, owned=None))  # no record kept: made as declared
+    result['again'] = converge(topology)
 
 
 def test_a_root_namespace_vxlan_is_not_taken_from_someone_else(netns_scenario):
@@ -374,18 +403,7 @@ def test_a_root_namespace_vxlan_is_not_taken_from_someone_else(netns_scenario):
         'routes': [onlink_route(None, '10.244.2.0/24', '10.244.2.0'), ROUTES[1]],
         'owned': [],
     }
-    result = netns_scenario('''
-        topology = params['topology']
-        sh('ip link add vxlan0 type bridge')
-        result['a bridge'] = converge(topology)
-        result['owned'] = converge(dict(topology, owned=[{'name': 'vxlan0'}]))
-        result['root -> n2'] = ping(None, '10.244.2.0')
-        sh('ip link del vxlan0 && ip link add vxlan0 type vxlan id 7 dev u1 dstport 4789')
-        result['another vxlan'] = converge(topology)
-        result['its vni'] = vxlan(None, 'vxlan0')['vni']
-        result['not recorded'] = converge(dict(topology, owned=None))  # no record kept: made as declared
-        result['again'] = converge(topology)
-    ''', topology=topology)
+    result = netns_scenario(a_root_namespace_vxlan_is_not_taken_from_someone_else, topology=topology)
 
     error = ("vxlans[0].name: 'vxlan0' already exists in the root namespace as a bridge; choose another name "
              "(the lab replaces only its own vxlans there)")
