@@ -1,0 +1,269 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""``cka-lab``: the project's command for students and instructors.
+
+    cka-lab practice --list
+    cka-lab practice 209                       # asks each question in the terminal
+    cka-lab practice 209 --answers mine.yml    # the same, from a file, without prompts
+    cka-lab practice 209 --answers a.yml --answers b.yml   # an instructor: every student's file at once
+
+A practice test (labs/practice/ID.yml) asks a lesson's questions about the lab
+the student is looking at: every answer is read from the lab's machines when
+the test runs (playbooks/practice.yml, through the same inventory as the
+playbooks), never from a stored sheet. A wrong answer gets the hint: the
+command that shows it. The results go to a JUnit report (one test per
+question) and an HTML scoreboard, as the grader's do (reports/).
+
+Exit status: 0 every answer right, 1 some wrong, 2 the test could not be given
+(bad input, lab not built, a machine that did not answer).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import yaml
+from junitparser import Failure, JUnitXml, TestCase, TestSuite
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PRACTICE_DIR = ROOT / 'labs' / 'practice'
+sys.path.insert(0, str(ROOT / 'collections'))
+sys.path.insert(0, str(ROOT / 'checks'))
+from ansible_collections.cka.lab.plugins.module_utils.lab_practice import (  # noqa: E402
+    COMPARES,
+    AnswerError,
+    AnswersFileError,
+    load_answers,
+    read_answer,
+    same,
+    schema_errors,
+)
+import scoreboard  # noqa: E402  (checks/scoreboard.py)
+
+
+class PracticeError(Exception):
+    """The test cannot be given; the message says why and what to do."""
+
+
+def known_tests():
+    return sorted(p.stem for p in PRACTICE_DIR.glob('*.yml'))
+
+
+def load_practice(practice_id):
+    """The practice file of `practice_id`, checked (its raw form: strings may still hold the lab's variables)."""
+    path = PRACTICE_DIR / ('%s.yml' % practice_id)
+    if not path.is_file():
+        raise PracticeError("no practice test %s; the tests: %s (cka-lab practice --list)"
+                            % (practice_id, ', '.join(known_tests()) or 'none'))
+    practice = yaml.safe_load(path.read_text(encoding='utf-8'))
+    errors = schema_errors(practice) if isinstance(practice, dict) else ['(the file): not a mapping']
+    if errors:
+        raise PracticeError('%s: %s' % (path, '; '.join(errors)))
+    return practice
+
+
+def lab_playbook(lab):
+    """The playbook that builds `lab` (its file's `playbook:`, or playbooks/<lab with dashes>.yml)."""
+    source = yaml.safe_load((ROOT / 'labs' / ('%s.yml' % lab)).read_text(encoding='utf-8'))
+    return 'playbooks/%s' % source.get('playbook', lab.replace('_', '-') + '.yml')
+
+
+def live_answers(practice, inventory=None, limit=None):
+    """Run playbooks/practice.yml and return what it wrote: {practice_id, lab, asked, machines: {host: {
+    questions, ready: [[command, rc]], runs: {id: {rc, stdout, stderr}}}}}."""
+    exe = shutil.which('ansible-playbook', path=str(ROOT / '.venv' / 'bin')) or shutil.which('ansible-playbook')
+    if exe is None:
+        raise PracticeError('ansible-playbook is not installed: run scripts/setup first')
+    with tempfile.TemporaryDirectory(prefix='cka-lab-practice-') as tmp:
+        out = os.path.join(tmp, 'answers.json')
+        argv = [exe, 'playbooks/practice.yml', '-e', json.dumps({'practice_id': practice['practice'],
+                                                                   'practice_out': out})]
+        if inventory:
+            argv += ['-i', inventory]
+        if limit:
+            argv += ['--limit', '%s,localhost' % limit]
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not os.path.isfile(out):
+            raise PracticeError('reading the lab failed (%s): %s' % (' '.join(argv[:2]), _ansible_error(proc.stdout)))
+        with open(out, encoding='utf-8') as handle:
+            return json.load(handle)
+
+
+def _ansible_error(output):
+    """The lines of ansible-playbook's output that say what failed (its `msg`), or its last lines."""
+    lines = output.splitlines()
+    found = [line.strip() for line in lines if 'msg:' in line or 'UNREACHABLE' in line or 'ERROR' in line]
+    return ' '.join(found[-3:]) or ' '.join(line.strip() for line in lines[-5:])
+
+
+def questions_of(practice, live):
+    """[(host, question, expected or None, problem or None)] in the file's order, and the machines that did not
+    answer. `expected` is read from the question's command's output on `host`."""
+    order = {q['id']: i for i, q in enumerate(practice['questions'])}
+    missing = [host for host in live['asked'] if host not in live['machines']]
+    not_ready = []
+    for host, machine in sorted(live['machines'].items()):
+        not_ready += ['%s: `%s` failed' % (host, command) for command, rc in machine['ready'] if rc != 0]
+    if not_ready:
+        raise PracticeError('lab %s is not built as practice test %s needs (%s): build it with ansible-playbook '
+                            '%s%s' % (live['lab'], practice['practice'], '; '.join(not_ready), lab_playbook(live['lab']),
+                                      ' -e %s_stage=%s' % (live['lab'], practice['stage'])
+                                      if practice.get('stage') else ''))
+    asked = []
+    for host, machine in live['machines'].items():
+        for question in machine['questions']:
+            run = machine['runs'].get(question['id'], {})
+            expected, problem = None, None
+            if run.get('rc') != 0:
+                problem = ('`%s` failed on %s (rc %s): %s' % (question['command'], host, run.get('rc'),
+                                                            (run.get('stderr') or '').strip()[:200] or 'no message'))
+            else:
+                try:
+                    expected = read_answer(question.get('read'), run.get('stdout', ''))
+                except AnswerError as exc:
+                    problem = '%s on %s: %s' % (question['command'], host, exc)
+            asked.append((host, question, expected, problem))
+    asked.sort(key=lambda entry: (order[entry[1]['id']], entry[0]))
+    return asked, missing
+
+
+def grade(asked, answers):
+    """[(host, question, given, right, message)] for `answers` ({id: text}, missing = unanswered)."""
+    out = []
+    for host, question, expected, problem in asked:
+        given = answers.get(question['id'])
+        if problem is not None:
+            out.append((host, question, given, False, 'the lab does not show the answer: %s' % problem))
+        elif given is None or not given.strip():
+            out.append((host, question, given, False, 'not answered - see `%s`' % question['hint']))
+        elif same(question['compare'], expected, given, question.get('choices') or ()):
+            out.append((host, question, given, True, ''))
+        else:
+            out.append((host, question, given, False, 'wrong: %s - see `%s`' % (given.strip(), question['hint'])))
+    return out
+
+
+def ask(asked, read=input, write=print):
+    """Ask each question in the terminal; {id: answer}."""
+    answers = {}
+    for n, (host, question, expected, problem) in enumerate(asked, 1):
+        write('')
+        write('Question %d of %d (on %s): %s' % (n, len(asked), host, question['question']))
+        if problem is not None:
+            write('Not asked: the lab does not show the answer: %s' % problem)
+            continue
+        for i, choice in enumerate(question.get('choices') or [], 1):
+            write('  %d. %s' % (i, choice))
+        try:
+            given = read('> ')
+        except EOFError:
+            given = ''
+        answers[question['id']] = given
+        _, _, _, right, message = grade([(host, question, expected, problem)], answers)[0]
+        write('Right.' if right else message[0].upper() + message[1:])
+    return answers
+
+
+def junit(practice, results, student=None):
+    """A JUnit test suite, one test case per question, named as the grader names its checks
+    (test_practice_ID[MACHINE: question id]) so checks/scoreboard.py reads it."""
+    suite = TestSuite('practice %s: %s' % (practice['practice'], practice['title']))
+    for host, question, given, right, message in results:
+        case = TestCase('test_practice_%s[%s: %s]' % (practice['practice'].replace('-', '_'), student or host,
+                                                      question['id']),
+                        classname='practice.%s' % practice['practice'])
+        if not right:
+            case.result = [Failure(message)]
+        suite.add_testcase(case)
+    return suite
+
+
+def write_reports(suites, reports, practice_id):
+    os.makedirs(reports, exist_ok=True)
+    xml = JUnitXml()
+    for suite in suites:
+        xml.add_testsuite(suite)
+    junit_path = os.path.join(reports, 'practice-%s.xml' % practice_id)
+    xml.write(junit_path, pretty=True)
+    html_path = os.path.join(reports, 'practice-%s.html' % practice_id)
+    with open(html_path, 'w', encoding='utf-8') as handle:
+        handle.write(scoreboard.render(scoreboard.results(junit_path)))
+    return junit_path, html_path
+
+
+def practice_command(args):
+    if args.list:
+        for practice_id in known_tests():
+            practice = load_practice(practice_id)
+            print('%-8s %s (lab %s, %d questions)' % (practice_id, practice['title'], practice['lab'],
+                                                       len(practice['questions'])))
+        return 0
+    if not args.id:
+        raise PracticeError('name a practice test (cka-lab practice ID); the tests: %s' % ', '.join(known_tests()))
+    practice = load_practice(args.id)
+    # Every answers file is read before anything runs: a bad one stops the test here.
+    files = [(path,) + load_answers(path, practice) for path in args.answers]
+    suites, total, right_total = [], 0, 0
+    runs = files or [(None, None, None, args.limit)]
+    for path, answers, student, limit in runs:
+        live = live_answers(practice, args.inventory, limit or args.limit)
+        asked, missing = questions_of(practice, live)
+        if missing:
+            raise PracticeError('machine%s %s of lab %s did not answer (unreachable or failed) - see `ansible -m ping '
+                                '%s`' % ('s' if len(missing) > 1 else '', ', '.join(missing), live['lab'],
+                                         ','.join(missing)))
+        if path is None:
+            print('Practice test %s: %s (lab %s on %s), %d questions.'
+                  % (practice['practice'], practice['title'], live['lab'], ', '.join(sorted(live['machines'])),
+                     len(asked)))
+            answers = ask(asked)
+        results = grade(asked, answers)
+        right = sum(1 for r in results if r[3])
+        if path is not None:
+            who = student or ', '.join(sorted(live['machines']))
+            for host, question, given, ok, message in results:
+                print('%s %s: %s%s' % ('PASS' if ok else 'FAIL', who, question['id'], '' if ok else ' - ' + message))
+        print('%sScore: %d of %d right (%d%%)' % ('' if path is None else (student or path) + ': ', right,
+                                                 len(results), 100 * right // max(len(results), 1)))
+        suites.append(junit(practice, results, student))
+        total, right_total = total + len(results), right_total + right
+    junit_path, html_path = write_reports(suites, args.reports, practice['practice'])
+    print('Reports: %s, %s' % (os.path.relpath(junit_path), os.path.relpath(html_path)))
+    return 0 if right_total == total else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='cka-lab', description=__doc__.split('\n\n')[0].split(': ', 1)[1])
+    commands = parser.add_subparsers(dest='command', required=True)
+    practice = commands.add_parser(
+        'practice', help="take a lesson's practice test against the live lab",
+        description="Ask a lesson's practice test, every answer read from the live lab. Answers are compared as "
+                    "their kind says: " + '; '.join('%s: %s' % item for item in sorted(COMPARES.items())) + '.')
+    practice.add_argument('id', nargs='?', help='the practice test (a lesson number: 202, 209, ...)')
+    practice.add_argument('--list', action='store_true', help='list the practice tests')
+    practice.add_argument('--answers', action='append', default=[], metavar='FILE',
+                          help='grade the answers in FILE ({practice: ID, answers: {question id: answer}, '
+                               'student?, limit?}) without prompts; repeat for several students')
+    practice.add_argument('-i', '--inventory', help='the inventory of the lab machines (default: ansible.cfg\'s)')
+    practice.add_argument('--limit', help='only these machines of the lab (a student\'s, in a classroom)')
+    practice.add_argument('--reports', default=str(ROOT / 'reports'),
+                          help='where the JUnit report and the scoreboard go (default: reports/)')
+    args = parser.parse_args(argv)
+    try:
+        return practice_command(args)
+    except (PracticeError, AnswersFileError) as exc:
+        print('cka-lab practice: %s' % exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('\ncka-lab practice: stopped; nothing was graded', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
