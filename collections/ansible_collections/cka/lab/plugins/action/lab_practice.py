@@ -50,13 +50,13 @@ class ActionModule(ActionBase):
                         out[key] = self._render(templar, value)
                     except AnsibleError as exc:
                         errors.append('%s[%d].%s: %s cannot be rendered: %s' % (part, i, key, value, exc.message))
-                out.setdefault('on', host)
+                out.setdefault('host', host)
                 rendered[part].append(out)
         if errors:
             return dict(result, failed=True, msg='%s: %s' % (path, '; '.join(errors)), errors=errors)
         return dict(result, changed=False, practice=rendered,
-                    mine=[q['id'] for q in rendered['questions'] if q['on'] == host],
-                    ready=[r for r in rendered['ready'] if r['on'] == host])
+                    mine=[q['id'] for q in rendered['questions'] if q['host'] == host],
+                    ready=[r for r in rendered['ready'] if r['host'] == host])
 
     def _render(self, templar, value):
         if isinstance(value, str) and ('{{' in value or '{%' in value):

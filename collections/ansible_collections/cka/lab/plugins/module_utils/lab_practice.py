@@ -81,11 +81,11 @@ SCHEMA = {
         # The lab of labs/ the test runs on, and the stage it must be built at.
         'lab': {'type': 'string', 'pattern': r'^[a-z][a-z0-9_]*\Z'},
         'stage': {'type': 'string', 'minLength': 1},
-        # Commands that succeed only when the lab is there, each on its machine (`on`, default every
-        # machine of the lab's group).
+        # Commands that succeed only when the lab is there, each on its machine (`host`, an inventory host
+        # of the lab's group; default every machine of the group). (Not `on`: YAML 1.1 reads it as true.)
         'ready': {'type': 'array', 'items': {
             'type': 'object', 'required': ['command'], 'additionalProperties': False,
-            'properties': {'command': {'type': 'string', 'minLength': 1}, 'on': {'type': 'string'}}}},
+            'properties': {'command': {'type': 'string', 'minLength': 1}, 'host': {'type': 'string'}}}},
         'questions': {'type': 'array', 'minItems': 1, 'items': {
             'type': 'object', 'required': ['id', 'question', 'command', 'compare', 'hint'],
             'additionalProperties': False,
@@ -93,7 +93,7 @@ SCHEMA = {
                 'id': {'type': 'string', 'pattern': ID},
                 'question': {'type': 'string', 'minLength': 1},
                 # The machine it is asked on: an inventory host of the lab's group (default: each).
-                'on': {'type': 'string'},
+                'host': {'type': 'string'},
                 'command': {'type': 'string', 'minLength': 1},
                 'read': _READ,
                 'compare': {'enum': sorted(COMPARES)},

@@ -46,7 +46,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 practice:
-  description: The whole practice test, every string rendered; each question and ready command has C(on), the
+  description: The whole practice test, every string rendered; each question and ready command has C(host), the
     machine it runs on (default this one).
   returned: success
   type: dict
