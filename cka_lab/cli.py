@@ -149,8 +149,9 @@ def grade(asked, answers):
     return out
 
 
-def ask(asked, read=input, write=print):
-    """Ask each question in the terminal; {id: answer}."""
+def ask(asked, read=None, write=print):
+    """Ask each question in the terminal (`read`, default input()); {id: answer}."""
+    read = read or input
     answers = {}
     for n, (host, question, expected, problem) in enumerate(asked, 1):
         write('')
