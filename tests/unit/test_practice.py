@@ -316,3 +316,9 @@ def test_the_terminal_session_asks_each_question_and_ends_with_the_score(tmp_pat
 def test_an_unknown_practice_test_lists_the_known_ones(capsys):
     assert cli.main(['practice', '999']) == 2
     assert 'no practice test 999; the tests: 202, 204' in capsys.readouterr().err
+
+
+def test_the_guide_describes_every_comparison_as_the_code_does():
+    guide = (ROOT / 'labs' / 'README.md').read_text()
+    assert [line for line in guide.splitlines() if line.startswith('| `') and line.count('|') == 3
+            and line.split('`')[1] in COMPARES] == ['| `%s` | %s |' % item for item in sorted(COMPARES.items())]
