@@ -319,6 +319,6 @@ def test_an_unknown_practice_test_lists_the_known_ones(capsys):
 
 
 def test_the_guide_describes_every_comparison_as_the_code_does():
-    guide = (ROOT / 'labs' / 'README.md').read_text()
+    guide = (ROOT / 'labs' / 'README.md').read_text().split('## Practice tests')[1].split('\n## ')[0]
     assert [line for line in guide.splitlines() if line.startswith('| `') and line.count('|') == 3
             and line.split('`')[1] in COMPARES] == ['| `%s` | %s |' % item for item in sorted(COMPARES.items())]
