@@ -20,11 +20,14 @@ module: the helpers below and those of ../sandbox.py (sh, rc, ip_json,
 namespaces, links, ping, hold). Whatever it stores in ``result`` is printed as
 one JSON line for the test to check (see sandbox.run_scenario).
 
-The machine part given to the engine (:func:`lab_machine`) is lesson 202's
-without its service: services are transient units of the host's systemd, which
-no namespace made here can keep to itself.
+The machine part given to the engine (:func:`lab_machine`) is lesson 202's,
+rendered from labs/netns_lab.yml by cka.lab.lab_declaration (conftest.py, once
+a session; the file named in ENGINE_LABS), then changed only where the sandbox
+must differ from a lab machine (:func:`in_the_sandbox`): no service, the page
+under the work directory.
 """
 
+import copy
 import json
 import os
 import re
@@ -74,6 +77,7 @@ def record_path():
 
 
 def web_file():
+    """Where in_the_sandbox() moves the lab's page (/srv/netns-lab/index.html)."""
     return work_path('srv', MARK, 'index.html')
 
 
@@ -89,68 +93,98 @@ def engine(mark=MARK, check_mode=False):
 
 def build(machine, mark=MARK, check_mode=False, stage='full', every_stage=None):
     """converge() once, as lab_state calls it (`every_stage`: what all stages of the
-    lab declare; this lab has one stage, `machine`); the commands it ran (or, in
-    check mode, would run)."""
+    lab declare, default `machine`); the commands it ran (or, in check mode, would run)."""
     eng = engine(mark, check_mode)
     _engine_module().converge(eng, machine, stage, every_stage if every_stage is not None else machine)
     return eng.commands
 
 
 def build_start():
-    """The practice start: lesson 202's machine without its rules, built as stage `start`."""
-    start = lab_machine()
-    start['rules'] = []
-    return build(start, stage='start')
+    """The practice start: lesson 202's stage start (the LAN beside the machine, its settings and
+    the page), built as lab_state builds it."""
+    return build(lab_machine(stage='start'), stage='start', every_stage=lab_every_stage())
 
 
 def reset(mark=MARK, check_mode=False, also=None):
     """remove() once, as a reset runs it: the record says what to remove, `also` is
     what every stage of the lab declares with the reset's variables (default:
-    lab_machine()); the commands."""
+    lab_every_stage()); the commands."""
     eng = engine(mark, check_mode)
-    _engine_module().remove(eng, also=also if also is not None else lab_machine())
+    _engine_module().remove(eng, also=also if also is not None else lab_every_stage())
     return eng.commands
 
 
-def lab_machine(bridge='v-net-0', forwarded_port=80, web_port=80, content='Hello from blue\n', masquerade=True):
-    """Lesson 202's machine part, as select_stage gives it for stage full, without the service.
+# --------------------------------------------------------------------------
+# The lab: labs/netns_lab.yml, rendered by cka.lab.lab_declaration (conftest.py)
+# --------------------------------------------------------------------------
 
-    red and blue on bridge `bridge` (192.168.15.0/24, the bridge .5), a LAN beside
-    the machine (lan0 192.168.1.2 <-> lan-host eth0 192.168.1.3), default routes
-    of red and blue via the bridge, ip_forward, bridged traffic kept out of
-    iptables, MASQUERADE and DNAT, FORWARD accepts for the bridge, and a file.
+LABS_VARIABLE = 'ENGINE_LABS'  # names the JSON file of the rendered labs (conftest.rendered_labs)
+# The variable sets of lesson 202's lab these tests build (its variables without the prefix netns_lab_),
+# each rendered once a session; `base` is what every set has besides: two namespaces of the lab's four,
+# red and blue, as the lesson starts.
+RENDERED = {LAB: {
+    'base': {'namespaces': [
+        {'name': 'red', 'address': '192.168.15.1', 'veth': 'veth-red', 'bridge_port': 'veth-red-br'},
+        {'name': 'blue', 'address': '192.168.15.2', 'veth': 'veth-blue', 'bridge_port': 'veth-blue-br'}]},
+    'variants': [{}, {'bridge': 'v-net-1'}, {'bridge': 'v-net-9'}, {'bridge': 'v-net-1', 'forwarded_port': 8080},
+                 {'masquerade': False, 'forwarded_port': 8080}],
+}}
+
+
+def rendered(lab, variables):
+    """What conftest.rendered_labs rendered of labs/LAB.yml with `variables` (without the prefix LAB_):
+    {'variables', 'stages': {stage: machine}, 'every_stage': machine}."""
+    with open(os.environ[LABS_VARIABLE]) as handle:
+        found = [e for e in json.load(handle)[lab] if e['variables'] == json.loads(json.dumps(variables))]
+    if not found:
+        raise AssertionError('%s was not rendered with %r: add these variables to the RENDERED variants of '
+                             'its driver' % (lab, variables))
+    return found[0]
+
+
+def in_the_sandbox(machine, content=None, stay=()):
+    """A machine part of a rendered lab as the sandbox can build it; what differs from a lab machine, and why:
+
+    - no services: each is a transient unit of the machine's systemd, and the sandbox has no systemd of its
+      own (a unit started from here would run on the host, outside every namespace made here);
+    - each file's path is moved under the work directory (/srv/netns-lab/index.html ->
+      $ENGINE_WORK/srv/netns-lab/index.html), but for paths under `stay` (a directory the sandbox mounted
+      a tmpfs of its own on): the work directory is the sandbox's own tmpfs, the host's /srv is not; what a
+      file links to is only read, and stays;
+    - with `content`, each file gets that content: a change of the page no variable of the lab makes.
+
+    A sysctl outside net.* is refused: the sandbox's network namespace has only those of its own.
     """
-    rules = [{'table': 'nat', 'rule': '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE',
-              'traffic': {'source': '192.168.15.2', 'destination': '192.168.1.3', 'in': bridge, 'out': 'lan0',
-                          'out_address': '192.168.1.2'}}] if masquerade else []
-    rules += [
-        {'table': 'nat', 'rule': '-A PREROUTING -i lan0 -p tcp --dport %d -j DNAT --to-destination 192.168.15.2:%d'
-                                 % (forwarded_port, web_port),
-         'traffic': {'source': '192.168.1.3', 'destination': '192.168.1.2', 'port': forwarded_port, 'in': 'lan0',
-                     'local': True}},
-        {'table': 'filter', 'rule': '-A FORWARD -i %s -j ACCEPT' % bridge, 'environment': True},
-        {'table': 'filter', 'rule': '-A FORWARD -o %s -j ACCEPT' % bridge, 'environment': True},
-    ]
-    return {
-        'namespaces': [{'name': 'lan-host'}, {'name': 'red'}, {'name': 'blue'}],
-        'bridges': [{'name': bridge, 'addresses': ['192.168.15.5/24']}],
-        'veth_pairs': [
-            {'name': 'lan0', 'addresses': ['192.168.1.2/24'],
-             'peer': {'name': 'eth0', 'namespace': 'lan-host', 'addresses': ['192.168.1.3/24']}},
-            {'name': 'veth-red', 'namespace': 'red', 'addresses': ['192.168.15.1/24'],
-             'peer': {'name': 'veth-red-br', 'master': bridge}},
-            {'name': 'veth-blue', 'namespace': 'blue', 'addresses': ['192.168.15.2/24'],
-             'peer': {'name': 'veth-blue-br', 'master': bridge}},
-        ],
-        'routes': [{'namespace': 'red', 'dst': 'default', 'via': '192.168.15.5'},
-                   {'namespace': 'blue', 'dst': 'default', 'via': '192.168.15.5'}],
-        'sysctls': [
-            {'name': 'net.bridge.bridge-nf-call-iptables', 'value': '0', 'environment': True, 'if_exists': True},
-            {'name': 'net.ipv4.ip_forward', 'value': '1'},
-        ],
-        'rules': rules,
-        'files': [{'path': web_file(), 'content': content, 'environment': True}],
-    }
+    machine = copy.deepcopy(machine)
+    machine.pop('services', None)
+    for item in machine.get('files', []):
+        if not item['path'].startswith(tuple(stay)):
+            item['path'] = work_path(item['path'].lstrip('/'))
+        if content is not None:
+            item['content'] = content
+    host_wide = [item['name'] for item in machine.get('sysctls', []) if not item['name'].startswith('net.')]
+    if host_wide:
+        raise AssertionError('sysctls %s are the host\'s, not the sandbox\'s' % ', '.join(host_wide))
+    return machine
+
+
+def lab_machine(stage='full', content=None, **variables):
+    """Lesson 202's machine part, stage `stage`, rendered from labs/netns_lab.yml with `variables` (its
+    variables without the prefix netns_lab_: bridge, forwarded_port, masquerade, ...; a set of RENDERED),
+    then in_the_sandbox(content).
+
+    Stage full: red and blue on bridge v-net-0 (192.168.15.0/24, the bridge .5), a LAN beside the machine
+    (lan0 192.168.1.2 <-> lan-host eth0 192.168.1.3), blue's routes to the LAN and default via the bridge,
+    ip_forward and bridged traffic kept out of iptables (environment), MASQUERADE and DNAT, FORWARD accepts
+    for the bridge (environment), and the page (environment; web_file()).
+    """
+    return in_the_sandbox(rendered(LAB, variables)['stages'][stage], content)
+
+
+def lab_every_stage(**variables):
+    """What every stage of lesson 202's lab declares with `variables` (see lab_machine), as lab_state is
+    given it (no stages, conditions or environment marks), then in_the_sandbox()."""
+    return in_the_sandbox(rendered(LAB, variables)['every_stage'])
 
 
 # --------------------------------------------------------------------------

@@ -11,11 +11,15 @@ engine's cache (/var/lib/cni/results, libcni's place) and host-local's leases
 (its default dataDir, /var/lib/cni/networks) land on that tmpfs, never on the
 host's /var/lib/cni; the driver refuses to run when the mount is not there.
 
-The pods are attached by Debian's reference plugins (containernetworking-plugins,
-/usr/lib/cni), reached through symbolic links the declaration's files make in
-a directory of the work tree (the pods' cni_path), as lesson 205 links them into
-/opt/cni/bin. The engine runs them through :func:`run_plugin`, which notes every
-plugin it executes (:data:`executions`).
+The lab is cni_lab's, rendered from labs/cni_lab.yml by cka.lab.lab_declaration
+(conftest.py, once a session) for one node, then changed only where the sandbox
+must differ from a node (:func:`pods_in_the_sandbox`). Its pods are attached by
+Debian's reference plugins (containernetworking-plugins, /usr/lib/cni), reached
+through the symbolic links its files make, as lesson 205 links them into
+/opt/cni/bin: there on a tmpfs of the sandbox (:func:`opt_on_tmpfs`), or moved
+to a directory of the work tree that the pods name as their cni_path. The
+engine runs them through :func:`run_plugin`, which notes every plugin it
+executes (:data:`executions`).
 
 The scenario is a function of the test module, called as engine_driver.py
 calls its own (see there); it imports the helpers it uses from this module
@@ -35,21 +39,31 @@ for _path in (HERE, os.path.dirname(HERE)):  # engine_driver (tests/engine) and 
         sys.path.insert(0, _path)
 import engine_driver  # noqa: E402
 from engine_driver import (  # noqa: E402
-    LAB, MARK, addresses, leftovers, links, namespaces, ping, record, record_dir, run, work_path)
+    LABS_VARIABLE, addresses, in_the_sandbox, leftovers, links, namespaces, ping, record_dir, rendered, run,
+    work_path)
 from sandbox import filesystems, ip_json, run_scenario, sh  # noqa: E402
 
 RESULT_MARK = 'PODS-DRIVER-RESULT '
 # The helpers of engine_driver.py and ../sandbox.py the scenarios import from here (with this driver's
 # own, below, by name).
-__all__ = ['addresses', 'links', 'namespaces', 'ping', 'record', 'sh', 'work_path']
-PACKAGE_DIR = '/usr/lib/cni'  # Debian 12's containernetworking-plugins
-PLUGINS = ('bridge', 'host-local', 'portmap', 'loopback')
+__all__ = ['LABS_VARIABLE', 'addresses', 'links', 'namespaces', 'ping', 'sh', 'work_path']
+LAB = 'cni_lab'
+MARK = 'cni-lab'
 NETWORK = 'podnet'
-BRIDGE = 'cni0'
-SLICE = '10.244.1.0/24'
+SLICE = '10.244.1.0/24'  # node01's
 GATEWAY = '10.244.1.1'
-PODS = ('pod-a', 'pod-b')
-PORT_MAPPING = {'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp'}
+NODE = '{{ inventory_hostname }}'  # the node the lab is rendered for (each variable set is one inventory host)
+LAB_PODS = [{'name': 'pod-a', 'node': NODE, 'host_port': 8080}, {'name': 'pod-b', 'node': NODE}]
+PODS = tuple(pod['name'] for pod in LAB_PODS)
+# The variable sets of cni_lab these tests build (its variables without the prefix cni_lab_), each rendered
+# once a session (see engine_driver.RENDERED); `base` is what every set has besides: one node, node01 with
+# the slice 10.244.1.0/24, and its two pods, pod-a publishing its port 80 on the node's 8080.
+RENDERED = {LAB: {
+    'base': {'nodes': [{'host': NODE, 'name': 'node01', 'pod_subnet': SLICE, 'address': '192.0.2.11'}],
+             'pods': LAB_PODS, 'pod_port': 80},
+    'variants': [{}, {'pods': LAB_PODS[:1]}, {'pods': []}, {'mode': 'overlay'}] +
+                [{'cni_version': v} for v in ('0.2.0', '0.3.1', '0.4.0', '1.0.0', '9.9.9')],
+}}
 STATE_DIR = '/var/lib/cni'  # on the sandbox's tmpfs over /var/lib
 CACHE_DIR = '/var/lib/cni/results'
 LEASES_DIR = '/var/lib/cni/networks/' + NETWORK  # host-local's default dataDir, then the network's name
@@ -63,7 +77,8 @@ OPT_BIN_DIR = '/opt/cni/bin'  # the engine's default cni_path, on the sandbox's 
 
 def bin_dir(opt=False):
     """Where the declaration's files link the package's plugins: a directory of the work tree (the pods'
-    cni_path), or with `opt` /opt/cni/bin, where cni_lab links them (the pods then name no cni_path)."""
+    cni_path, see pods_in_the_sandbox), or with `opt` /opt/cni/bin, where cni_lab links them (the pods then
+    name no cni_path)."""
     return OPT_BIN_DIR if opt else work_path('opt', 'cni', 'bin')
 
 
@@ -75,6 +90,7 @@ def opt_on_tmpfs():
 
 
 def conflist_path():
+    """Where pods_in_the_sandbox() moves the lab's network configuration list (/etc/cni/net.d/10-podnet.conflist)."""
     return work_path('etc', 'cni', 'net.d', '10-%s.conflist' % NETWORK)
 
 
@@ -107,7 +123,8 @@ def pod_engine(check_mode=False):
 
 
 def build_pods(machine, check_mode=False, every_stage=None, stage='node'):
-    """converge() once, as lab_state calls it; the commands it ran (or, in check mode, would run)."""
+    """converge() once, as lab_state calls it (`every_stage`: what all stages of the lab declare, default
+    `machine`); the commands it ran (or, in check mode, would run)."""
     eng = pod_engine(check_mode)
     engine_driver._engine_module().converge(eng, machine, stage,
                                             every_stage if every_stage is not None else machine)
@@ -115,10 +132,20 @@ def build_pods(machine, check_mode=False, every_stage=None, stage='node'):
 
 
 def reset_pods(check_mode=False, also=None):
-    """remove() once, as a reset runs it; the commands."""
+    """remove() once, as a reset runs it (`also`: what every stage of the lab declares, default
+    pod_every_stage()); the commands."""
     eng = pod_engine(check_mode)
-    engine_driver._engine_module().remove(eng, also=also if also is not None else pod_machine())
+    engine_driver._engine_module().remove(eng, also=also if also is not None else pod_every_stage())
     return eng.commands
+
+
+def record():
+    """The lab's record (cni_lab.json in record_dir()), or None."""
+    try:
+        with open(os.path.join(record_dir(), LAB + '.json')) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
 
 
 def attempt(function, *args, **kwargs):
@@ -138,33 +165,65 @@ def refusal(machine):
     return None
 
 
-def conflist(mtu=None, version='1.0.0', portmap=True):
-    """Lesson 205's network configuration list: bridge cni0 with host-local over the slice, then portmap."""
-    bridge = {'type': 'bridge', 'bridge': BRIDGE, 'isGateway': True, 'ipMasq': False,
-              'ipam': {'type': 'host-local', 'ranges': [[{'subnet': SLICE, 'gateway': GATEWAY}]],
-                       'routes': [{'dst': '0.0.0.0/0'}]}}
-    if mtu is not None:
-        bridge['mtu'] = mtu
-    return {'cniVersion': version, 'name': NETWORK,
-            'plugins': [bridge] + ([{'type': 'portmap', 'capabilities': {'portMappings': True}}] if portmap else [])}
+# --------------------------------------------------------------------------
+# The lab: labs/cni_lab.yml, rendered by cka.lab.lab_declaration (conftest.py)
+# --------------------------------------------------------------------------
 
+def pods_in_the_sandbox(machine, opt=False, portmap=True):
+    """A machine part of cni_lab as the sandbox can build it; what differs from a node, and why:
 
-def pod_machine(pods=PODS, plugins=PLUGINS, mtu=None, links=None, opt=False, version='1.0.0', portmap=True):
-    """cni_lab's node stage on one node: the plugins linked, the conflist, ip_forward, the pods
-    (the first publishes its port 80 on the node's 8080). `links`: extra {plugin: target} links.
-    `opt`: the plugins in /opt/cni/bin and the pods without cni_path (the default), as in cni_lab."""
+    - engine_driver.in_the_sandbox(): no services (the pods' servers: units of the node's systemd), each
+      file under the work directory (the network configuration list, the servers' script);
+    - with `opt` (after opt_on_tmpfs()), the plugins' links stay in /opt/cni/bin, on the sandbox's tmpfs;
+      without, they move with the other files (to bin_dir()), and each pod names that directory as its
+      cni_path (the lab's pods take the engine's default, /opt/cni/bin);
+    - each pod's network names the list where it moved;
+    - without `portmap`, the list runs the bridge plugin alone and the pods publish no port: a list
+      cniVersion 0.2.0 can run (one plugin), which no variable of the lab makes.
+    """
     if opt and filesystems().get('/opt') != 'tmpfs':
         raise AssertionError('opt_on_tmpfs() first: the lab would link its plugins in the host\'s /opt/cni/bin')
-    directory = bin_dir(opt)
-    files = [{'path': os.path.join(directory, name), 'link': os.path.join(PACKAGE_DIR, name)} for name in plugins]
-    files += [{'path': os.path.join(directory, name), 'link': target} for name, target in (links or {}).items()]
-    files.append({'path': conflist_path(), 'content': json.dumps(conflist(mtu, version, portmap), indent=2) + '\n'})
-    pod_list = [{'name': name, 'network': conflist_path(), 'ifname': 'eth0', 'subnet': SLICE,
-                 'port_mappings': [PORT_MAPPING] if name == PODS[0] and portmap else []} for name in pods]
-    if not opt:
-        for pod in pod_list:
-            pod['cni_path'] = [directory]
-    return {'files': files, 'sysctls': [{'name': 'net.ipv4.ip_forward', 'value': '1'}], 'pods': pod_list}
+    machine = in_the_sandbox(machine, stay=(OPT_BIN_DIR + '/',) if opt else ())
+    for item in machine.get('files', []):
+        if not portmap and item.get('format') == 'json':
+            network = json.loads(item['content'])
+            network['plugins'] = [p for p in network['plugins'] if p['type'] != 'portmap']
+            item['content'] = json.dumps(network, indent=2)
+    for pod in machine.get('pods', []):
+        pod['network'] = work_path(pod['network'].lstrip('/'))
+        if not opt:
+            pod['cni_path'] = [bin_dir()]
+        if not portmap:
+            pod['port_mappings'] = []
+    return machine
+
+
+def pod_machine(stage='node', opt=False, portmap=True, **variables):
+    """cni_lab's stage `stage` on node01, rendered from labs/cni_lab.yml with `variables` (its variables
+    without the prefix cni_lab_: pods, plugins, mode, cni_version; a set of RENDERED), then
+    pods_in_the_sandbox(opt, portmap).
+
+    Stage node: Debian's plugins (bridge, host-local, portmap, loopback) linked, the network configuration
+    list (bridge cni0 with host-local over 10.244.1.0/24, then portmap), ip_forward, the pods' server
+    script (environment) and the pods, pod-a publishing its port 80 on the node's 8080.
+    """
+    return pods_in_the_sandbox(rendered(LAB, variables)['stages'][stage], opt, portmap)
+
+
+def pod_every_stage(opt=False, **variables):
+    """What every stage of cni_lab declares with `variables` (see pod_machine), as lab_state is given it,
+    then pods_in_the_sandbox(opt)."""
+    return pods_in_the_sandbox(rendered(LAB, variables)['every_stage'], opt)
+
+
+def conflist():
+    """The lab's network configuration list (of pod_machine())."""
+    return json.loads(conflist_file(pod_machine())['content'])
+
+
+def conflist_file(machine):
+    """The file of `machine` that holds the network configuration list."""
+    return [item for item in machine['files'] if item['path'] == conflist_path()][0]
 
 
 # --------------------------------------------------------------------------

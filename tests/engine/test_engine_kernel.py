@@ -9,10 +9,12 @@ conftest.py and engine_driver.py): the machine the engine builds on is the
 test's namespace, with only ``lo``, its own iptables tables and sysctls;
 /run/netns, the lab's record and its files are on private tmpfs mounts. The
 engine runs its commands through subprocess with LC_ALL=C, as lab_state does.
-The lab is lesson 202's machine part without the web service (a transient unit
-of the host's systemd): red and blue on bridge v-net-0, a LAN host beside the
-machine, default routes via the bridge, ip_forward, MASQUERADE, DNAT, FORWARD
-accepts and a file (see engine_driver.lab_machine).
+The lab is lesson 202's, rendered from labs/netns_lab.yml (conftest.py) with
+two of its namespaces, without the web service (a transient unit of the host's
+systemd) and its page moved under the work directory: red and blue on bridge
+v-net-0, a LAN host beside the machine, blue's routes via the bridge,
+ip_forward, MASQUERADE, DNAT, FORWARD accepts and the page (see
+engine_driver.lab_machine).
 """
 
 import json
@@ -30,7 +32,6 @@ from engine_driver import (  # noqa: E402 - the scenarios' helpers, run by engin
     ping, policy, rc, read_text, record, record_dir, record_path, reset, rules, run, sh, sysctl, tcp_source, web_file,
     work_path)
 
-from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import validate  # noqa: E402
 
 COMMENT = engine_driver.COMMENT
 # As `iptables -S` lists them (iptables-nft quotes the comment).
@@ -53,8 +54,14 @@ def changes(commands):
     return [c for c in commands if not c.startswith('record what the lab owns in ')]
 
 
-def test_the_lab_of_these_tests_is_a_valid_declaration(monkeypatch):
+def test_the_lab_of_these_tests_is_a_valid_declaration(monkeypatch, rendered_labs):
+    """What the sandbox changed of lesson 202's lab (engine_driver.in_the_sandbox) leaves a lab the engine takes."""
+    # Imported here, not with the module: the driver imports the module for every scenario, and needs no
+    # jsonschema.
+    from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import validate
+
     monkeypatch.setenv('ENGINE_WORK', '/tmp/engine-work')
+    monkeypatch.setenv(engine_driver.LABS_VARIABLE, rendered_labs)
     machine = engine_driver.lab_machine()
     declaration = {'lab': 'netns_lab', 'lesson': '202', 'title': 'Network namespaces', 'group': 'netns_lab',
                    'name': 'netns-lab', 'stages': ['full'], 'stage': 'full', 'machine': machine, 'probes': []}
@@ -105,7 +112,7 @@ def test_a_second_build_runs_no_command(engine_scenario):
     assert result['red -> blue'] and result['blue -> lan-host']
     assert result['rules'] == [DNAT, MASQUERADE, FORWARD_IN, FORWARD_OUT]
     assert result['sysctls'] == {'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '0'}
-    assert result['file'] == 'Hello from blue\n'
+    assert result['file'] == 'Hello from the web server in namespace blue (192.168.15.2:80)\n'
 
 
 def a_reset_puts_the_machine_back_as_it_was(result):
@@ -231,14 +238,14 @@ def a_pasted_copy_is_deleted_and_the_lab_rule_keeps_its_place(result):
     sh("iptables -A FORWARD -i v-net-0 -m comment --comment %s -j ACCEPT" % COMMENT)
     result['build'] = build(lab_machine())
     result['filter'] = rules('filter')
-    result['red -> lan-host'] = ping('red', '192.168.1.3')
+    result['blue -> lan-host'] = ping('blue', '192.168.1.3')
 
 
 def test_a_pasted_copy_is_deleted_and_the_lab_rule_keeps_its_place(engine_scenario):
     result = engine_scenario(a_pasted_copy_is_deleted_and_the_lab_rule_keeps_its_place)
 
     assert result['filter'] == [FORWARD_IN, FORWARD_OUT, '-A FORWARD -j DROP']
-    assert result['red -> lan-host']
+    assert result['blue -> lan-host']
 
 
 def a_lab_rule_no_longer_declared_is_deleted(result):
@@ -317,24 +324,24 @@ def test_a_build_with_another_bridge_name_leaves_no_old_bridge(engine_scenario):
 
 def a_namespace_deleted_while_a_process_holds_it_is_repaired(result):
     build(lab_machine())
-    holder = hold('red')
-    sh('ip netns del red')
+    holder = hold('blue')
+    sh('ip netns del blue')
     result['namespaces'] = namespaces()
     result['build'] = build(lab_machine())
     result['holder alive'] = holder.poll() is None
-    result['red -> blue'] = ping('red', '192.168.15.2')
-    result['red -> lan-host'] = ping('red', '192.168.1.3')
+    result['blue -> red'] = ping('blue', '192.168.15.1')
+    result['blue -> lan-host'] = ping('blue', '192.168.1.3')
     result['again'] = build(lab_machine())
 
 
 def test_a_namespace_deleted_while_a_process_holds_it_is_repaired(engine_scenario):
     result = engine_scenario(a_namespace_deleted_while_a_process_holds_it_is_repaired)
 
-    assert result['namespaces'] == ['blue', 'lan-host']
-    assert 'ip netns add red' in result['build']
-    assert any(c.startswith('ip link add veth-red ') for c in result['build']), result['build']
+    assert result['namespaces'] == ['lan-host', 'red']
+    assert 'ip netns add blue' in result['build']
+    assert any(c.startswith('ip link add veth-blue ') for c in result['build']), result['build']
     assert result['holder alive']
-    assert result['red -> blue'] and result['red -> lan-host']
+    assert result['blue -> red'] and result['blue -> lan-host']  # blue's routes made again too
     assert result['again'] == []
 
 
@@ -410,7 +417,6 @@ def traffic_is_forwarded_under_a_forward_policy_of_drop(result):
     sh('iptables -P FORWARD DROP')
     build(lab_machine())
     result['blue -> lan-host'] = ping('blue', '192.168.1.3')
-    result['red -> lan-host'] = ping('red', '192.168.1.3')
     # The LAN host reaches blue's port 80 through the machine's lan0 address (DNAT).
     result['lan-host -> 192.168.1.2:80 arrives from'] = tcp_source('lan-host', 'blue', '192.168.15.2', port=80,
                                                                    connect='192.168.1.2')
@@ -424,7 +430,7 @@ def test_traffic_is_forwarded_under_a_forward_policy_of_drop(engine_scenario):
     """As on a machine with Docker or ufw: the lab's FORWARD accepts let its traffic through; the policy stays."""
     result = engine_scenario(traffic_is_forwarded_under_a_forward_policy_of_drop)
 
-    assert result['blue -> lan-host'] and result['red -> lan-host']
+    assert result['blue -> lan-host']
     assert result['lan-host -> 192.168.1.2:80 arrives from'] == '192.168.1.3'
     assert result['blue -> lan-host:8080 arrives from'] == '192.168.1.2'
     assert result['policy'] == 'DROP'

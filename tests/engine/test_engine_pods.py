@@ -7,14 +7,16 @@ Every scenario, a function of this module given to the pods_scenario
 fixture, runs inside its own unshare'd network+mount namespace, as the other
 engine tests do (see conftest.py), with pods_driver.py: /run, the work
 directory and /var/lib (where the engine's CNI cache and host-local's leases
-go) are private tmpfs mounts. The lab is cni_lab's node stage on one node:
-the reference plugins of containernetworking-plugins (/usr/lib/cni) linked by
-the declaration's files into a directory of the work tree (the pods'
-cni_path), a network configuration list (bridge cni0 with host-local over
-10.244.1.0/24, then portmap), ip_forward, and two pods, pod-a publishing its
-port 80 on the node's 8080. Tests marked `opt` link the plugins in /opt/cni/bin
-(on a tmpfs of the sandbox) and leave the pods' cni_path to its default, as
-cni_lab itself does.
+go) are private tmpfs mounts. The lab is cni_lab's node stage on one node,
+rendered from labs/cni_lab.yml (conftest.py) without the pods' servers (units
+of the node's systemd), its files moved under the work directory: the
+reference plugins of containernetworking-plugins (/usr/lib/cni) linked by the
+declaration's files into a directory of the work tree (the pods' cni_path), a
+network configuration list (bridge cni0 with host-local over 10.244.1.0/24,
+then portmap), ip_forward, the servers' script, and two pods, pod-a publishing
+its port 80 on the node's 8080. Tests marked `opt` link the plugins in
+/opt/cni/bin (on a tmpfs of the sandbox) and leave the pods' cni_path to its
+default, as cni_lab itself does (see pods_driver.pod_machine).
 """
 
 import os
@@ -28,19 +30,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # for `import pods_driver` in any import mode
 import pods_driver  # noqa: E402
 from pods_driver import (  # noqa: E402 - the scenarios' helpers, run by pods_driver.py in its sandbox
-    CACHE_DIR, GATEWAY, PODS, addresses, attempt, bin_dir, build_pods, cache_entries, conflist, iptables_listing,
-    lease_of, leases, links, mtu, namespaces, opt_on_tmpfs, ping, plugin_runs, pod_address, pod_machine, record,
-    refusal, reset_pods, run_plugin, sandbox_state, sh, tcp_reaches, work_path)
-from sandbox_run import scenario_fixture  # noqa: E402 - tests/ is on the path (conftest.py, pods_driver)
+    CACHE_DIR, GATEWAY, LAB_PODS, PODS, addresses, attempt, bin_dir, build_pods, cache_entries, conflist,
+    iptables_listing, lease_of, leases, links, mtu, namespaces, opt_on_tmpfs, ping, plugin_runs, pod_address,
+    pod_every_stage, pod_machine, record, refusal, reset_pods, run_plugin, sandbox_state, sh, tcp_reaches, work_path)
 
 from ansible_collections.cka.lab.plugins.module_utils.cni import Runtime  # noqa: E402
-from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import validate  # noqa: E402
-
-pods_scenario = scenario_fixture(
-    'pods_scenario', os.path.join(HERE, 'pods_driver.py'), pods_driver.RESULT_MARK, 'engine pod',
-    'they attach pods inside their own unshare sandbox (a new network and mount namespace)',
-    timeout=120, work_variable='ENGINE_WORK',
-    doc="""run(scenario, **params) -> the scenario's ``result`` dict (see pods_driver.py and conftest.py).""")
 
 CACHE = ['cni-loopback-pod-a-lo', 'cni-loopback-pod-b-lo', 'podnet-pod-a-eth0', 'podnet-pod-b-eth0']
 DEL_POD_A = 'CNI DEL podnet pod-a: CNI_CONTAINERID=pod-a CNI_NETNS=/run/netns/pod-a CNI_IFNAME=eth0 portmap | bridge'
@@ -66,9 +60,15 @@ def in_slice(cidr):
     return bool(cidr) and cidr.endswith('/24') and cidr.startswith('10.244.1.') and cidr != '10.244.1.1/24'
 
 
-def test_the_pod_lab_of_these_tests_is_a_valid_declaration(monkeypatch):
+def test_the_pod_lab_of_these_tests_is_a_valid_declaration(monkeypatch, rendered_labs):
+    """What the sandbox changed of cni_lab (pods_driver.pods_in_the_sandbox) leaves a lab the engine takes."""
+    # Imported here, not with the module: the driver imports the module for every scenario, and needs no
+    # jsonschema.
+    from ansible_collections.cka.lab.plugins.module_utils.lab_declaration import validate
+
     monkeypatch.setenv('ENGINE_WORK', '/tmp/engine-work')
-    declaration = {'lab': 'netns_lab', 'lesson': '205', 'title': 'CNI', 'group': 'netns_lab', 'name': 'netns-lab',
+    monkeypatch.setenv(pods_driver.LABS_VARIABLE, rendered_labs)
+    declaration = {'lab': 'cni_lab', 'lesson': '205', 'title': 'CNI', 'group': 'cni_lab', 'name': 'cni-lab',
                    'stages': ['node'], 'stage': 'node', 'machine': pods_driver.pod_machine(), 'probes': []}
 
     assert validate(declaration) == []
@@ -109,9 +109,10 @@ def test_a_build_attaches_the_pods_with_the_real_plugins(pods_scenario):
     assert result['cache'] == CACHE
     a, b = (result['address'][pod].split('/')[0] for pod in ('pod-a', 'pod-b'))
     assert result['leases'] == {a: ['pod-a', 'eth0'], b: ['pod-b', 'eth0']}
-    # The engine's steps, as a runtime would take them: the namespace, lo, then the pod's network.
+    # The engine's steps, as a runtime would take them: the namespace, lo, then the pod's network (after the
+    # plugins' links, the network configuration list and the script of the pods' servers).
     assert steps(result['build']) == [
-        'sysctl', 'ln', 'ln', 'ln', 'ln', 'write',
+        'sysctl', 'ln', 'ln', 'ln', 'ln', 'write', 'write',
         'ip', 'CNI ADD cni-loopback pod-a', 'CNI ADD podnet pod-a',
         'ip', 'CNI ADD cni-loopback pod-b', 'CNI ADD podnet pod-b']
     assert 'ip netns add pod-a' in result['build'] and 'ip netns add pod-b' in result['build']
@@ -213,7 +214,7 @@ def a_changed_network_configuration_detaches_and_attaches_every_pod(result, opt)
     build_pods(pod_machine(opt=opt))
     result['mtu before'] = [mtu('eth0', pod) for pod in PODS]
     plugin_runs()
-    result['build'], result['error'] = attempt(build_pods, pod_machine(opt=opt, mtu=1450))
+    result['build'], result['error'] = attempt(build_pods, pod_machine(opt=opt, mode='overlay'))
     if result['error'] is None:
         result['plugins'] = plugin_runs()
         result['mtu'] = [mtu('eth0', pod) for pod in PODS]
@@ -221,7 +222,7 @@ def a_changed_network_configuration_detaches_and_attaches_every_pod(result, opt)
         result['a -> b'] = ping('pod-a', pod_address('pod-b').split('/')[0])
         result['dnat'] = [l for l in iptables_listing('nat') if ' -j DNAT ' in l]
         result['leases'] = sorted(lease_of(address)[0] for address in leases())
-        result['again'] = build_pods(pod_machine(opt=opt, mtu=1450))
+        result['again'] = build_pods(pod_machine(opt=opt, mode='overlay'))
 
 
 @pytest.mark.parametrize('opt', LAYOUTS)
@@ -255,7 +256,7 @@ def a_pod_no_longer_declared_is_detached_and_its_namespace_deleted(result):
     a = pod_address('pod-a').split('/')[0]
     result['b leased'] = lease_of(b)
     plugin_runs()
-    result['build'] = build_pods(pod_machine(pods=['pod-a']), every_stage=pod_machine())
+    result['build'] = build_pods(pod_machine(pods=LAB_PODS[:1]), every_stage=pod_machine())
     result['plugins'] = plugin_runs()
     result['b lease'] = lease_of(b)
     result['a lease'] = lease_of(a)
@@ -264,7 +265,7 @@ def a_pod_no_longer_declared_is_detached_and_its_namespace_deleted(result):
     result['record pods'] = [p['name'] for p in record()['pods']]
     result['a -> gateway'] = ping('pod-a', GATEWAY)
     result['cni0'] = 'cni0' in links()
-    result['again'] = build_pods(pod_machine(pods=['pod-a']), every_stage=pod_machine())
+    result['again'] = build_pods(pod_machine(pods=LAB_PODS[:1]), every_stage=pod_machine())
 
 
 def test_a_pod_no_longer_declared_is_detached_and_its_namespace_deleted(pods_scenario):
@@ -359,7 +360,10 @@ def test_check_mode_on_a_fresh_sandbox_plans_the_pods_and_changes_nothing(pods_s
 
 def a_network_running_a_plugin_not_installed_is_refused_before_any_change(result):
     sh('sysctl -q -w net.ipv4.ip_forward=0')
-    machine = pod_machine(plugins=('bridge', 'host-local', 'loopback'))
+    machine = pod_machine()
+    # The link to portmap left out, as if a student deleted it: the lab's declaration itself refuses a
+    # network whose plugin the lab does not link (cni_lab_plugins), so only a machine can lack it.
+    machine['files'] = [item for item in machine['files'] if item['path'] != os.path.join(bin_dir(), 'portmap')]
     result['cni_path'] = [pod['cni_path'] for pod in machine['pods']]
     result['bin'] = bin_dir()
     result['before'] = sandbox_state()
@@ -388,7 +392,9 @@ def test_a_network_running_a_plugin_not_installed_is_refused_before_any_change(p
 def a_file_linking_to_a_missing_target_is_refused_before_any_change(result):
     sh('sysctl -q -w net.ipv4.ip_forward=0')
     result['before'] = sandbox_state()
-    result['error'] = refusal(pod_machine(links={'flannel': '/usr/lib/cni/flannel'}))
+    machine = pod_machine()
+    machine['files'].append({'path': os.path.join(bin_dir(), 'flannel'), 'link': '/usr/lib/cni/flannel'})
+    result['error'] = refusal(machine)
     result['after'] = sandbox_state()
     result['plugins'] = plugin_runs()
     result['record'] = record()
@@ -411,10 +417,11 @@ def back_to_a_stage_without_pods_nor_plugins_detaches_the_pods_first(result):
     sh('sysctl -q -w net.ipv4.ip_forward=0')
     result['before'] = sandbox_state()
     build_pods(pod_machine(opt=True))
-    result['start'], result['error'] = attempt(build_pods, {}, stage='start', every_stage=pod_machine(opt=True))
+    result['start'], result['error'] = attempt(build_pods, pod_machine(stage='start', opt=True), stage='start',
+                                               every_stage=pod_every_stage(opt=True))
     result['links gone'] = not os.path.lexists(os.path.join(bin_dir(opt=True), 'bridge'))
     result['at start'] = sandbox_state()
-    result['reset'], result['reset error'] = attempt(reset_pods, also=pod_machine(opt=True))
+    result['reset'], result['reset error'] = attempt(reset_pods, also=pod_every_stage(opt=True))
     result['after'] = sandbox_state()
 
 
@@ -459,7 +466,7 @@ def test_a_pod_attached_by_hand_without_the_cache_is_taken_over(pods_scenario):
 
 def a_reset_removes_a_pod_a_student_attached_by_hand(result):
     before = sandbox_state()
-    build_pods(pod_machine(pods=()), every_stage=pod_machine())
+    build_pods(pod_machine(pods=[]), every_stage=pod_machine())
     sh('ip netns add pod-a')
     runtime = Runtime(run_plugin, bin_dirs=(bin_dir(),), cache_dir=work_path('student-cache'))
     runtime.add(conflist(), 'pod-a', '/run/netns/pod-a', 'eth0')
@@ -491,12 +498,12 @@ def test_a_reset_removes_a_pod_a_student_attached_by_hand(pods_scenario):
 def each_cni_version_the_plugins_support_is_built_run_again_and_reset(result, version):
     sh('sysctl -q -w net.ipv4.ip_forward=0')
     result['before'] = sandbox_state()
-    build_pods(pod_machine(version=version, portmap=False))
+    build_pods(pod_machine(cni_version=version, portmap=False))
     result['address'] = {pod: pod_address(pod) for pod in PODS}
     plugin_runs()
-    result['second'] = build_pods(pod_machine(version=version, portmap=False))
+    result['second'] = build_pods(pod_machine(cni_version=version, portmap=False))
     result['runs'] = plugin_runs()['runs']
-    reset_pods(also=pod_machine(version=version, portmap=False))
+    reset_pods(also=pod_machine(cni_version=version, portmap=False))
     result['after'] = sandbox_state()
 
 
@@ -516,7 +523,7 @@ def test_each_cni_version_the_plugins_support_is_built_run_again_and_reset(pods_
 
 def a_cni_version_the_plugins_cannot_run_is_refused_before_any_change(result, version):
     result['before'] = sandbox_state()
-    result['error'] = refusal(pod_machine(version=version))
+    result['error'] = refusal(pod_machine(cni_version=version))
     result['after'] = sandbox_state()
     result['runs'] = plugin_runs(versions=True)['runs']
 
