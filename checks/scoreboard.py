@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Turn the checks' JUnit XML into an HTML scoreboard: one row per machine, one
-line per check, so an instructor sees at a glance whose lab is right.
+line per check, so an instructor sees at a glance whose lab is right. Several
+reports (the grader's and the practice tests', cka-lab practice) make one page.
 
     python checks/scoreboard.py reports/checks.xml reports/scoreboard.html
+    python checks/scoreboard.py reports/checks.xml reports/practice-202.xml reports/room.html
 """
 import html
 import re
@@ -52,10 +54,14 @@ def render(by_machine):
 
 
 def main(argv):
-    if len(argv) != 3:
+    if len(argv) < 3:
         sys.exit(__doc__)
-    with open(argv[2], "w", encoding="utf-8") as out:
-        out.write(render(results(argv[1])))
+    by_machine = defaultdict(list)
+    for report in argv[1:-1]:
+        for machine, checks in results(report).items():
+            by_machine[machine].extend(checks)
+    with open(argv[-1], "w", encoding="utf-8") as out:
+        out.write(render(by_machine))
 
 
 if __name__ == "__main__":

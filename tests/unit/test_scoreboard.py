@@ -43,3 +43,20 @@ def test_page_counts_passed_checks_without_skips(tmp_path):
     assert "<h2>student01-lab: 1 of 2 checks pass</h2>" in page
     assert "<h2>student02-lab: 1 of 1 checks pass</h2>" in page
     assert "NOTSET" not in page
+
+
+def test_the_graders_report_and_a_practice_tests_make_one_page(tmp_path):
+    checks = tmp_path / "checks.xml"
+    checks.write_text(JUNIT)
+    practice = tmp_path / "practice-202.xml"
+    practice.write_text('<?xml version="1.0"?><testsuites><testsuite name="practice 202">'
+                        '<testcase classname="p" name="test_practice_202[student01-lab: bridge-address]"/>'
+                        '<testcase classname="p" name="test_practice_202[student01-lab: gateway-to-lan]">'
+                        '<failure message="wrong: 10.0.0.1 - see `ip netns exec blue ip route`"/></testcase>'
+                        '</testsuite></testsuites>')
+    page = tmp_path / "room.html"
+    scoreboard.main(["scoreboard.py", str(checks), str(practice), str(page)])
+
+    text = page.read_text()
+    assert "student01-lab: 2 of 4 checks pass" in text and "student02-lab: 1 of 1 checks pass" in text
+    assert "practice 202" in text and "wrong: 10.0.0.1 - see `ip netns exec blue ip route`" in text
