@@ -20,9 +20,9 @@ PLAYBOOK = 'playbooks/machines.yml'
 CONTROLLER = 'localhost'  # the play runs on the controller and drives podman from there
 
 ARGUMENT_SPEC_TASK = "Validating arguments against arg spec 'main'"
-ADDRESS_TASK = 'Check that every machine has an address inside 10.213.0.0/24'
-KEY_TASK = 'Check that every machine has an SSH key path'
-UNIQUE_TASK = 'Check that no two machines share an address'
+ADDRESS_TASK = "Check each machine's address and SSH key"
+KEY_TASK = ADDRESS_TASK
+UNIQUE_TASK = ADDRESS_TASK
 VALIDATION_TASKS = [re.escape(ARGUMENT_SPEC_TASK) + '.*'] + role_task_names('lab_machines', 'validate.yml')
 # Every playbook's first check (playbooks/preflight.yml): that Ansible read the checkout's ansible.cfg.
 VALIDATION_TASKS.append(re.escape("Require this checkout's ansible.cfg"))
