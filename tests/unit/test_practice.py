@@ -322,3 +322,9 @@ def test_the_guide_describes_every_comparison_as_the_code_does():
     guide = (ROOT / 'labs' / 'README.md').read_text().split('## Practice tests')[1].split('\n## ')[0]
     assert [line for line in guide.splitlines() if line.startswith('| `') and line.count('|') == 3
             and line.split('`')[1] in COMPARES] == ['| `%s` | %s |' % item for item in sorted(COMPARES.items())]
+
+
+def test_the_readme_lists_the_practice_tests_as_cka_lab_does(capsys):
+    assert cli.main(['practice', '--list']) == 0
+    listed = capsys.readouterr().out
+    assert listed.strip() and listed in (ROOT / 'README.md').read_text()
