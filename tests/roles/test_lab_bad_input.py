@@ -195,3 +195,31 @@ def test_valid_input_gets_past_validation_and_reaches_for_the_host(run_user_play
     assert VALIDATE_TASK in run.tasks_run(HOST), explain
     assert run.reached_for_a_host(), explain
     assert run.podman_calls == [], explain
+
+
+# The host as a local lab machine (group local_lab_machines): the playbook makes it when it is missing. Bad
+# input must stop the run before that: not even podman is asked what runs.
+LOCAL_INVENTORY = {'all': {'children': {'local_lab_machines': {'children': {'netns_lab': {'hosts': {
+    HOST: dict(UNREACHABLE_HOST, ansible_host='10.213.0.250', ansible_ssh_private_key_file='/nonexistent/key')}}}}}}}
+
+
+@pytest.mark.parametrize('extra', [
+    pytest.param(['netns_lab_stage=finished'], id='a stage the lab does not have'),
+    pytest.param(['netns_lab_bridge=v-net-0-much-too-long'], id='a bad variable'),
+])
+def test_bad_input_stops_before_a_local_lab_machine_is_made(tmp_path, ansible_env, podman_double, extra):
+    _, calls = podman_double
+    run = run_playbook(PLAYBOOK, LOCAL_INVENTORY, tmp_path, ansible_env, calls, *extra)
+    explain = run.explain()
+
+    assert run.rc != 0, explain
+    assert run.failed_tasks(HOST) == [VALIDATE_TASK], explain
+    assert run.podman_calls == [], explain
+
+
+def test_valid_input_goes_on_to_make_the_local_lab_machine(tmp_path, ansible_env, podman_double):
+    """The control: valid input reaches the machines' role (the podman double is asked what runs)."""
+    _, calls = podman_double
+    run = run_playbook(PLAYBOOK, LOCAL_INVENTORY, tmp_path, ansible_env, calls)
+
+    assert any(call.startswith('ps ') for call in run.podman_calls), run.explain()
