@@ -24,7 +24,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KEY = ROOT / '.lab' / 'id_ed25519'
-MACHINES = {'live-a': '10.213.0.60', 'live-b': '10.213.0.61'}
+MACHINES = {'live-a': '10.213.0.60', 'live-b': '10.213.0.61', 'live-c': '10.213.0.62'}
 SSH = ['ssh', '-i', str(KEY), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
        '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10']
 BY_HAND = ROOT / 'molecule' / 'netns_lab' / 'files' / 'lesson-202-by-hand.sh'
