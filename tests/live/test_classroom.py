@@ -7,6 +7,7 @@ machines)."""
 import concurrent.futures
 import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -147,3 +148,53 @@ def test_a_reset_of_the_machines_from_another_checkout_removes_none_of_them(clas
     assert 'Lab machines live-a (made with' in removed.text and 'does not remove them' in removed.text, removed
     listed = subprocess.run(['podman', 'ps', '--all', '--format', '{{.Names}}'], capture_output=True, text=True)
     assert 'live-a' in listed.stdout.split()
+
+
+# What a reset must leave as it found it: the machine's own address and routes, its namespaces, and a rule
+# made outside any lab (the test's own, before the labs).
+MACHINE_STATE = ('ip -br -4 addr show dev eth0; ip route show; ip netns list; iptables -t nat -S; '
+                 'iptables -S; sysctl net.ipv4.ip_forward')
+OWN_RULE = 'iptables -t nat -I POSTROUTING 1 -d 10.9.0.0/16 -j RETURN'
+
+
+@pytest.mark.machines(ROOM)
+def test_a_reset_brings_two_students_in_different_states_back_and_touches_nothing_else(classroom):
+    """live-a: the lab built, then changed by hand (a namespace and a rule of the lab's names deleted, one added);
+    live-b: half-built, the start stage and part of the lesson typed by hand. One reset: both as they were."""
+    before = {}
+    for host in ('live-a', 'live-b'):
+        classroom.on(host, OWN_RULE)
+        before[host] = classroom.on(host, MACHINE_STATE).stdout
+    built = classroom.playbook('netns-lab.yml', '--limit', 'live-a,localhost')
+    assert built.rc == 0, built
+    changed = classroom.on('live-a', 'ip netns del orange; iptables -t nat -D PREROUTING 1; ip netns add green')
+    assert changed.rc == 0, changed
+    start = classroom.playbook('netns-lab.yml', '-e', 'netns_lab_stage=start', '--limit', 'live-b,localhost')
+    assert start.rc == 0, start
+    classroom.on('live-b', 'export OMIT=masquerade\n' + '\n'.join(
+        (ROOT / 'molecule' / 'netns_lab' / 'files' / 'lesson-202-by-hand.sh').read_text().splitlines()[:40]))
+
+    reset = classroom.playbook('reset.yml')
+
+    assert reset.rc == 0, reset
+    assert re.search(r'live-a: reset \(netns_lab: \d+ commands\)', reset.text), reset
+    assert re.search(r'live-b: reset \(netns_lab: \d+ commands\)', reset.text), reset
+    after = {host: classroom.on(host, MACHINE_STATE).stdout for host in ('live-a', 'live-b')}
+    # green was the student's own namespace, not one of the lab's names: it stays, as anything not the lab's.
+    assert after['live-a'].replace('green\n', '') == before['live-a']
+    assert after['live-b'] == before['live-b']
+
+
+@pytest.mark.machines(ROOM)
+def test_a_reset_with_an_unreachable_machine_resets_the_others_and_names_it(classroom):
+    built = classroom.playbook('netns-lab.yml')
+    assert built.rc == 0, built
+    subprocess.run(['podman', 'pause', 'live-b'], check=True, capture_output=True)
+
+    reset = classroom.playbook('reset.yml')
+
+    assert reset.rc != 0, reset
+    assert re.search(r'live-a: reset \(netns_lab: \d+ commands\)', reset.text), reset
+    assert 'live-b: NOT RESET: unreachable - see `ansible -m ping live-b`' in reset.text, reset
+    assert 'Not reset: live-b: unreachable' in reset.text and '(--limit live-b)' in reset.text, reset
+    assert classroom.on('live-a', 'ip netns list').stdout == ''

@@ -1,0 +1,78 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The classroom inventory plugin (cka.lab.classroom): N students, machines and addresses derived, and the
+rehearsal inventory as ansible-inventory reads it."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ansible_collections.cka.lab.plugins.inventory.classroom import plan
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = yaml.safe_load((ROOT / 'inventory' / 'local' / 'hosts.yml').read_text())
+LABS = {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / 'labs').glob('*.yml')}
+
+
+def test_each_student_gets_their_own_copy_of_each_labs_machines_in_order():
+    machines, error = plan(2, ['netns_lab', 'cni_lab'], TEMPLATE, LABS)
+
+    assert error is None
+    assert [(host, student, vars_['ansible_host']) for host, student, _, vars_ in machines] == [
+        ('student01-netns-host', 'student01', '10.213.0.100'),
+        ('student01-cni-controlplane', 'student01', '10.213.0.101'),
+        ('student01-cni-node01', 'student01', '10.213.0.102'),
+        ('student01-cni-node02', 'student01', '10.213.0.103'),
+        ('student02-netns-host', 'student02', '10.213.0.104'),
+        ('student02-cni-controlplane', 'student02', '10.213.0.105'),
+        ('student02-cni-node01', 'student02', '10.213.0.106'),
+        ('student02-cni-node02', 'student02', '10.213.0.107'),
+    ]
+    groups = {host: g for host, _, g, _ in machines}
+    assert groups['student02-netns-host'] == ['netns_lab'] and groups['student02-cni-node01'] == ['cni_lab']
+
+
+def test_a_labs_variables_that_name_machines_name_the_students_own():
+    machines, _ = plan(2, ['cni_lab'], TEMPLATE, LABS)
+    node = {host: vars_ for host, _, _, vars_ in machines}['student02-cni-node01']
+
+    assert [n['host'] for n in node['cni_lab_nodes']] == [
+        'student02-cni-controlplane', 'student02-cni-node01', 'student02-cni-node02']
+    assert {p['node'] for p in node['cni_lab_pods']} == {'student02-cni-node01', 'student02-cni-node02'}
+    assert [n['pod_subnet'] for n in node['cni_lab_nodes']] == ['10.244.0.0/24', '10.244.1.0/24', '10.244.2.0/24']
+
+
+def test_thirty_students_are_named_with_two_digits_and_a_hundred_with_three():
+    assert plan(30, ['netns_lab'], TEMPLATE, LABS, first_address=20)[0][-1][:2] == ('student30-netns-host',
+                                                                                   'student30')
+    assert plan(100, ['netns_lab'], TEMPLATE, LABS, network='10.214.0.0/16')[0][0][1] == 'student001'
+
+
+@pytest.mark.parametrize('args, error', [
+    ((0, ['netns_lab']), 'students: 0 is not usable; allowed: a whole number 1-200'),
+    ((True, ['netns_lab']), 'students: True is not usable'),
+    ((2, ['nope_lab']), 'labs: nope_lab is not a lab of labs/; allowed: cni_lab,'),
+    ((2, ['weave_lab']), 'labs: weave_lab is built by its own playbook, one cluster per inventory'),
+    ((60, ['cni_lab']), 'the classroom needs 180 addresses from .100 of 10.213.0.0/24 and they do not fit'),
+])
+def test_a_room_that_cannot_be_made_is_refused_saying_why(args, error):
+    machines, found = plan(*args, TEMPLATE, LABS)
+    assert machines == [] and found.startswith(error), found
+
+
+def test_the_rehearsal_inventory_is_a_room_ansible_reads():
+    out = subprocess.run([str(pathlib.Path(sys.executable).parent / 'ansible-inventory'), '-i',
+                          str(ROOT / 'inventory' / 'rehearsal'), '--list'], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    room = json.loads(out)
+    students = room['students']['children']
+    assert students == ['student01', 'student02', 'student03']
+    assert room['student02']['hosts'] == ['student02-netns-host', 'student02-cni-controlplane',
+                                          'student02-cni-node01', 'student02-cni-node02']
+    assert len(room['local_lab_machines']['hosts']) == 12
+    assert room['_meta']['hostvars']['student03-cni-node02']['ansible_ssh_private_key_file'].endswith(
+        '/.lab/id_ed25519')
