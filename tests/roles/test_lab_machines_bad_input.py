@@ -108,3 +108,23 @@ def test_podman_double_records_the_calls_ansible_makes(run_playbook, tmp_path):
 
     assert 'ps --filter label=pytest-probe' in run.podman_calls, run.explain()
     assert any(call.startswith('container inspect') for call in run.podman_calls), run.explain()
+
+
+def test_machines_past_the_computers_inotify_limit_are_refused_before_any_is_made(run_playbook, podman_double):
+    """With no machine running yet (the double lists none), twenty new machines at an inflated cost each would
+    pass root's fs.inotify.max_user_instances: refused in one message, and podman asked nothing but `ps`."""
+    bin_dir, calls = podman_double
+    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
+                                    'case "$1" in ps) echo "[]"; exit 0;; esac\nexit 125\n')
+    room = machines(*(machine('pytest-room-%02d' % n, '10.213.0.%d' % (200 + n)) for n in range(20)))
+    with open('/proc/sys/fs/inotify/max_user_instances') as handle:
+        limit = int(handle.read())
+    run = run_playbook(PLAYBOOK, room, {'lab_machines_inotify_per_machine': limit})
+
+    assert run.rc != 0, run.explain()
+    assert run.failed_tasks(CONTROLLER) == ["Check that the machines to create fit this computer's inotify limit"], \
+        run.explain()
+    message = ' '.join(run.messages(CONTROLLER))
+    assert '20 new lab machine(s) need about %d inotify instances of root' % (20 * limit) in message
+    assert 'sysctl -w fs.inotify.max_user_instances=512' in message and 'Nothing was created.' in message
+    assert [call.split()[0] for call in run.podman_calls] == ['ps'], run.explain()
