@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Time a classroom of local lab machines: build, grade and reset a whole room, and what a machine costs.
+
+Not a test: it asserts nothing and is not run by scripts/test. For each room size
+(students of the inventory plugin cka.lab.classroom, inventory/rehearsal's
+format, written to a temporary folder), with machines created first (timed
+apart), the median of `--runs` runs of:
+  build   playbooks/<lab>.yml on every student's machines (the lab absent before)
+  grade   playbooks/check.yml -e check_labs=<lab>
+  reset   playbooks/reset.yml
+then each machine's memory (`podman stats`, after the build) and the
+inotify instances the room holds. The target (from the issue): a room of 30
+machines in at most 4 times the time of one. Machines are removed at the end.
+
+Run from the checkout, after scripts/setup, as root:
+  .venv/bin/python benchmarks/classroom.py --lab netns_lab --students 1,10,18
+  .venv/bin/python benchmarks/classroom.py --lab cni_lab --students 1,3 --runs 1
+  ANSIBLE_FORKS=5 .venv/bin/python benchmarks/classroom.py --students 10     # a setting's effect
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOM = """---
+plugin: cka.lab.classroom
+students: {students}
+labs: [{lab}]
+template: {template}
+labs_dir: {labs}
+first_address: 150
+"""
+
+
+def playbook(inventory, name, *args):
+    exe = shutil.which("ansible-playbook", path=str(ROOT / ".venv" / "bin")) or "ansible-playbook"
+    started = time.perf_counter()
+    result = subprocess.run([exe, "-i", str(inventory), "playbooks/" + name, *args], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit("ansible-playbook %s %s failed:\n%s" % (name, " ".join(args), result.stdout[-3000:]))
+    return elapsed
+
+
+def machine_memory(names):
+    """Each machine's memory in MiB, as `podman stats` reports it (its cgroup's usage)."""
+    stats = json.loads(subprocess.run(["podman", "stats", "--no-stream", "--format", "json", *names],
+                                      capture_output=True, text=True, check=True).stdout)
+    units = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 2 ** 10, "MiB": 2 ** 20, "GiB": 2 ** 30}
+    out = []
+    for entry in stats:
+        used = entry["mem_usage"].split("/")[0].strip()
+        number = used.rstrip("kMGiB")
+        out.append(float(number) * units[used[len(number):]] / 2 ** 20)
+    return out
+
+
+def inotify_used():
+    budget = subprocess.run(["python3", str(ROOT / "roles/lab_machines/files/inotify_budget.py")],
+                            capture_output=True, text=True, check=True)
+    return json.loads(budget.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab", default="netns_lab")
+    parser.add_argument("--students", default="1,10")
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+    lab_playbook = options.lab.replace("_", "-") + ".yml"
+    print("cpus: %d, load: %.2f, lab %s, %d runs each, forks %s" % (
+        os.cpu_count(), os.getloadavg()[0], options.lab, options.runs, os.environ.get("ANSIBLE_FORKS", "25")))
+    print("%-9s %-9s %9s %9s %9s %9s %11s %9s" % ("students", "machines", "create", "build", "grade", "reset",
+                                                  "MiB/machine", "inotify"))
+    for students in [int(n) for n in options.students.split(",")]:
+        with tempfile.TemporaryDirectory(prefix="cka-lab-room-") as tmp:
+            inventory = pathlib.Path(tmp) / "inventory"
+            (inventory / "group_vars").mkdir(parents=True)
+            (inventory / "classroom.yml").write_text(ROOM.format(
+                students=students, lab=options.lab, template=ROOT / "inventory/local/hosts.yml", labs=ROOT / "labs"))
+            group_vars = (ROOT / "inventory/local/group_vars/local_lab_machines.yml").read_text()
+            (inventory / "group_vars" / "local_lab_machines.yml").write_text(
+                group_vars.replace("{{ inventory_dir }}/../../.lab/id_ed25519", str(ROOT / ".lab/id_ed25519")))
+            listed = json.loads(subprocess.run(
+                [str(ROOT / ".venv/bin/ansible-inventory"), "-i", str(inventory), "--list"], cwd=ROOT,
+                capture_output=True, text=True, check=True).stdout)
+            hosts = listed["local_lab_machines"]["hosts"]
+            try:
+                create = playbook(inventory, "machines.yml")
+                times = {name: [] for name in ("build", "grade", "reset")}
+                for _ in range(options.runs):
+                    times["build"].append(playbook(inventory, lab_playbook))
+                    memory = machine_memory(hosts)
+                    times["grade"].append(playbook(inventory, "check.yml", "-e", "check_labs=" + options.lab,
+                                                   "-e", "check_reports_dir=" + tmp))
+                    times["reset"].append(playbook(inventory, "reset.yml"))
+                budget = inotify_used()
+            finally:
+                playbook(inventory, "machines.yml", "-e", "lab_machines_state=absent")
+            print("%-9d %-9d %7.1f s %7.1f s %7.1f s %7.1f s %11.0f %4d/%d" % (
+                students, len(hosts), create, *(statistics.median(times[k]) for k in ("build", "grade", "reset")),
+                statistics.median(memory) if memory else float("nan"), budget["used"], budget["limit"]))
+
+
+if __name__ == "__main__":
+    main()
