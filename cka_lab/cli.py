@@ -6,6 +6,7 @@
     cka-lab practice 209                       # asks each question in the terminal
     cka-lab practice 209 --answers mine.yml    # the same, from a file, without prompts
     cka-lab practice 209 --answers a.yml --answers b.yml   # an instructor: every student's file at once
+    cka-lab reset netns_lab --stage start --limit student07  # a lab back at the start of a stage
 
 A practice test (labs/practice/ID.yml) asks a lesson's questions about the lab
 the student is looking at: every answer is read from the lab's machines when
@@ -239,6 +240,44 @@ def practice_command(args):
     return 0 if right_total == total else 1
 
 
+def lab_stages():
+    """{lab: [stage, ...]} of the labs the lab engine builds (labs/*.yml without a playbook of their own)."""
+    found = {}
+    for path in sorted((ROOT / 'labs').glob('*.yml')):
+        lab = yaml.safe_load(path.read_text(encoding='utf-8'))
+        if isinstance(lab, dict) and 'playbook' not in lab:
+            found[path.stem] = list(lab.get('stages') or [])
+    return found
+
+
+def reset_command(args):
+    """A lab back at the start of a stage: the lab's own reset (what it made, and what was typed by hand with
+    its names), then the stage built. Each step is the lab's playbook, as an instructor would type it."""
+    labs = lab_stages()
+    if args.lab not in labs:
+        raise PracticeError('%s is not a lab the lab engine builds; allowed: %s' % (args.lab, ', '.join(labs)))
+    stage = args.stage or labs[args.lab][0]
+    if stage not in labs[args.lab]:
+        raise PracticeError('--stage %s is not a stage of lab %s; allowed: %s'
+                            % (stage, args.lab, ', '.join(labs[args.lab])))
+    exe = shutil.which('ansible-playbook', path=str(ROOT / '.venv' / 'bin')) or shutil.which('ansible-playbook')
+    if exe is None:
+        raise PracticeError('ansible-playbook is not installed: run scripts/setup first')
+    playbook = lab_playbook(args.lab)
+    common = (['-i', args.inventory] if args.inventory else []) + (
+        ['--limit', '%s,localhost' % args.limit] if args.limit else [])
+    for what, extra in (('reset', '%s_state=absent' % args.lab), ('build stage %s' % stage,
+                                                                  '%s_stage=%s' % (args.lab, stage))):
+        print('cka-lab reset: %s of lab %s: ansible-playbook %s -e %s%s'
+              % (what, args.lab, playbook, extra, ' ' + ' '.join(common) if common else ''), flush=True)
+        proc = subprocess.run([exe, playbook, '-e', extra, *common], cwd=ROOT, check=False)
+        if proc.returncode != 0:
+            raise PracticeError('the %s failed (ansible-playbook exited %d); its output is above'
+                                % (what, proc.returncode))
+    print('cka-lab reset: lab %s is at the start of stage %s' % (args.lab, stage))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='cka-lab', description=__doc__.split('\n\n')[0].split(': ', 1)[1])
     commands = parser.add_subparsers(dest='command', required=True)
@@ -255,14 +294,22 @@ def main(argv=None):
     practice.add_argument('--limit', help='only these machines of the lab (a student\'s, in a classroom)')
     practice.add_argument('--reports', default=str(ROOT / 'reports'),
                           help='where the JUnit report and the scoreboard go (default: reports/)')
+    reset = commands.add_parser(
+        'reset', help='put a lab back at the start of a stage (its reset, then the stage built)',
+        description='Put a lab back at the start of one of its stages, on your machines (a student\'s: --limit): '
+                    'what the lab made and what was typed by hand with its names goes, then the stage is built.')
+    reset.add_argument('lab', help='the lab (%s)' % ', '.join(lab_stages()))
+    reset.add_argument('--stage', help="the stage to start from (default: the lab's first, usually start)")
+    reset.add_argument('-i', '--inventory', help='the inventory of the lab machines (default: ansible.cfg\'s)')
+    reset.add_argument('--limit', help='only these machines (a student\'s own, in a classroom: student07)')
     args = parser.parse_args(argv)
     try:
-        return practice_command(args)
+        return practice_command(args) if args.command == 'practice' else reset_command(args)
     except (PracticeError, AnswersFileError) as exc:
-        print('cka-lab practice: %s' % exc, file=sys.stderr)
+        print('cka-lab %s: %s' % (args.command, exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print('\ncka-lab practice: stopped; nothing was graded', file=sys.stderr)
+        print('\ncka-lab %s: stopped' % args.command, file=sys.stderr)
         return 2
 
 

@@ -198,3 +198,21 @@ def test_a_reset_with_an_unreachable_machine_resets_the_others_and_names_it(clas
     assert 'live-b: NOT RESET: unreachable - see `ansible -m ping live-b`' in reset.text, reset
     assert 'Not reset: live-b: unreachable' in reset.text and '(--limit live-b)' in reset.text, reset
     assert classroom.on('live-a', 'ip netns list').stdout == ''
+
+
+def test_a_student_puts_their_own_lab_back_at_the_start_of_a_stage(classroom):
+    """cka-lab reset, as a student types it: what they typed by hand goes, and the start stage is built again
+    (the LAN host beside the machine, nothing of the lesson)."""
+    start = classroom.playbook('netns-lab.yml', '-e', 'netns_lab_stage=start')
+    assert start.rc == 0, start
+    classroom.type_lesson('live-a')
+    environ = dict(os.environ, ANSIBLE_NOCOLOR='1')
+    environ.pop('CKA_LAB_ROOT', None)
+    environ.pop('ANSIBLE_CONFIG', None)
+    reset = subprocess.run([str(ROOT / '.venv' / 'bin' / 'cka-lab'), 'reset', 'netns_lab', '--stage', 'start',
+                            '-i', str(classroom.inventory), '--limit', 'live-a'], cwd=ROOT, env=environ,
+                           capture_output=True, text=True, timeout=900)
+    assert reset.returncode == 0, reset.stdout[-3000:] + reset.stderr
+    assert 'lab netns_lab is at the start of stage start' in reset.stdout
+    assert classroom.on('live-a', 'ip netns list').stdout.split() == ['lan-host']
+    assert classroom.nat('live-a') == []
