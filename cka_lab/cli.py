@@ -172,13 +172,19 @@ def ask(asked, read=None, write=print):
     return answers
 
 
+def asked_as(question, host, results):
+    """The question's id, with its machine when it is asked on several (`weave-bridge on node01`)."""
+    hosts = {r[0] for r in results if r[1]['id'] == question['id']}
+    return question['id'] if len(hosts) < 2 else '%s on %s' % (question['id'], host)
+
+
 def junit(practice, results, student=None):
     """A JUnit test suite, one test case per question, named as the grader names its checks
     (test_practice_ID[MACHINE: question id]) so checks/scoreboard.py reads it."""
     suite = TestSuite('practice %s: %s' % (practice['practice'], practice['title']))
     for host, question, given, right, message in results:
         case = TestCase('test_practice_%s[%s: %s]' % (practice['practice'].replace('-', '_'), student or host,
-                                                      question['id']),
+                                                      asked_as(question, host, results)),
                         classname='practice.%s' % practice['practice'])
         if not right:
             case.result = [Failure(message)]
@@ -230,7 +236,8 @@ def practice_command(args):
         if path is not None:
             who = student or ', '.join(sorted(live['machines']))
             for host, question, given, ok, message in results:
-                print('%s %s: %s%s' % ('PASS' if ok else 'FAIL', who, question['id'], '' if ok else ' - ' + message))
+                print('%s %s: %s%s' % ('PASS' if ok else 'FAIL', who, asked_as(question, host, results),
+                                       '' if ok else ' - ' + message))
         print('%sScore: %d of %d right (%d%%)' % ('' if path is None else (student or path) + ': ', right,
                                                  len(results), 100 * right // max(len(results), 1)))
         suites.append(junit(practice, results, student))
