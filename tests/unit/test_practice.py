@@ -329,3 +329,13 @@ def test_the_readme_lists_the_practice_tests_as_cka_lab_does(capsys):
     assert cli.main(['practice', '--list']) == 0
     listed = capsys.readouterr().out
     assert listed.strip() and listed in (ROOT / 'README.md').read_text()
+
+
+def test_a_question_asked_on_several_machines_names_each_machine():
+    question = {'id': 'weave-bridge'}
+    results = [(host, question, 'weave', True, '') for host in ('controlplane', 'node01')]
+    suite = cli.junit({'practice': '220', 'title': 'Networking Weave'}, results, student='ana')
+
+    assert sorted(case.name for case in suite) == ['test_practice_220[ana: weave-bridge on controlplane]',
+                                                   'test_practice_220[ana: weave-bridge on node01]']
+    assert cli.asked_as(question, 'node01', results[1:]) == 'weave-bridge'
