@@ -76,3 +76,18 @@ def test_the_rehearsal_inventory_is_a_room_ansible_reads():
     assert len(room['local_lab_machines']['hosts']) == 12
     assert room['_meta']['hostvars']['student03-cni-node02']['ansible_ssh_private_key_file'].endswith(
         '/.lab/id_ed25519')
+
+
+def test_every_machine_of_the_classroom_example_belongs_to_one_student():
+    listed = json.loads(subprocess.run([str(pathlib.Path(sys.executable).parent / 'ansible-inventory'), '-i',
+                                        str(ROOT / 'inventory' / 'classroom.example'), '--list'], cwd=ROOT,
+                                       capture_output=True, text=True, check=True).stdout)
+    students = listed['students']['children']
+    owners = {}
+    for student in students:
+        for host in listed[student].get('hosts', []):
+            owners.setdefault(host, []).append(student)
+    machines = {h for group in ('netns_lab', 'routing_lab', 'dns_lab', 'docker_lab', 'cni_lab',
+                                'kube_control_plane', 'kube_workers') for h in listed.get(group, {}).get('hosts', [])}
+    assert sorted(owners) == sorted(machines)
+    assert all(len(found) == 1 for found in owners.values()), owners
