@@ -7,6 +7,7 @@
     cka-lab practice 209 --answers mine.yml    # the same, from a file, without prompts
     cka-lab practice 209 --answers a.yml --answers b.yml   # an instructor: every student's file at once
     cka-lab reset netns_lab --stage start --limit student07  # a lab back at the start of a stage
+    cka-lab watch netns_lab                    # grade again every few seconds until every check passes
 
 A practice test (labs/practice/ID.yml) asks a lesson's questions about the lab
 the student is looking at: every answer is read from the lab's machines when
@@ -21,6 +22,7 @@ Exit status: 0 every answer right, 1 some wrong, 2 the test could not be given
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import pathlib
@@ -28,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 from junitparser import Failure, JUnitXml, TestCase, TestSuite
@@ -285,6 +288,69 @@ def reset_command(args):
     return 0
 
 
+def grade_once(lab, stage=None, inventory=None, limit=None):
+    """One grading of `lab` (playbooks/check.yml into a folder of its own): ({machine: [(check, item, outcome,
+    message)]}, the grader's lines for machines it could not reach). Raises PracticeError when nothing was graded."""
+    exe = shutil.which('ansible-playbook', path=str(ROOT / '.venv' / 'bin')) or shutil.which('ansible-playbook')
+    if exe is None:
+        raise PracticeError('ansible-playbook is not installed: run scripts/setup first')
+    with tempfile.TemporaryDirectory(prefix='cka-lab-watch-') as tmp:
+        argv = [exe, 'playbooks/check.yml', '-e', json.dumps(dict(
+            {'check_labs': lab, 'check_reports_dir': tmp}, **({'%s_stage' % lab: stage} if stage else {})))]
+        argv += (['-i', inventory] if inventory else []) + (['--limit', '%s,localhost' % limit] if limit else [])
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+        report = os.path.join(tmp, 'checks.xml')
+        if not os.path.isfile(report):
+            raise PracticeError('grading lab %s gave no report: %s' % (lab, _ansible_error(proc.stdout)))
+        # A machine the grader could not reach has no check in the report; the published CSV names it.
+        lost = []
+        if os.path.isfile(os.path.join(tmp, 'scoreboard.csv')):
+            with open(os.path.join(tmp, 'scoreboard.csv'), encoding='utf-8', newline='') as handle:
+                lost = sorted({row['message'] for row in csv.DictReader(handle)
+                               if row.get('check') == 'machine answers the grader' and row.get('outcome') == 'failed'})
+        return scoreboard.results(report), lost
+
+
+def watch_screen(lab, graded, lost, now):
+    """The live view's text: what passes now and, for each check still failing, its message and hint."""
+    lines = []
+    for machine, checks in sorted(graded.items()):
+        counted = [c for c in checks if c[2] != 'skipped']
+        passed = sum(1 for c in counted if c[2] == 'passed')
+        lines.append('%s, lab %s: %d of %d checks pass (%s)' % (machine, lab, passed, len(counted), now))
+        for check, item, outcome, message in counted:
+            if outcome != 'passed':
+                lines.append('  missing: %s%s' % (check, ' (%s)' % item if item else ''))
+                lines.append('    %s' % message)
+    lines += ['%s' % line for line in lost]
+    return '\n'.join(lines)
+
+
+def watch_command(args, sleep=None, clock=None):
+    """Grade again and again while the student works, until every check passes (or --once)."""
+    sleep = sleep or time.sleep
+    labs = lab_stages()
+    if args.lab not in labs:
+        raise PracticeError('%s is not a lab the lab engine builds; allowed: %s' % (args.lab, ', '.join(labs)))
+    if args.stage and args.stage not in labs[args.lab]:
+        raise PracticeError('--stage %s is not a stage of lab %s; allowed: %s'
+                            % (args.stage, args.lab, ', '.join(labs[args.lab])))
+    clock = clock or (lambda: time.strftime('%H:%M:%S'))
+    while True:
+        started = time.monotonic()
+        graded, lost = grade_once(args.lab, args.stage, args.inventory, args.limit)
+        if sys.stdout.isatty():
+            print('\033[H\033[2J', end='')
+        print(watch_screen(args.lab, graded, lost, clock()), flush=True)
+        done = graded and not lost and all(c[2] != 'failed' for checks in graded.values() for c in checks)
+        if done:
+            print('Done: every check of lab %s passes.' % args.lab)
+            return 0
+        if args.once:
+            return 1
+        sleep(max(0.0, args.every - (time.monotonic() - started)))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='cka-lab', description=__doc__.split('\n\n')[0].split(': ', 1)[1])
     commands = parser.add_subparsers(dest='command', required=True)
@@ -309,8 +375,20 @@ def main(argv=None):
     reset.add_argument('--stage', help="the stage to start from (default: the lab's first, usually start)")
     reset.add_argument('-i', '--inventory', help='the inventory of the lab machines (default: ansible.cfg\'s)')
     reset.add_argument('--limit', help='only these machines (a student\'s own, in a classroom: student07)')
+    watch = commands.add_parser(
+        'watch', help='grade a lab again every few seconds while you work, until every check passes',
+        description='The live view: the lab\'s checks run again and again (playbooks/check.yml), showing what '
+                    'passes now and, for what is still missing, the message and the command that shows it.')
+    watch.add_argument('lab', help='the lab (%s)' % ', '.join(lab_stages()))
+    watch.add_argument('--stage', help="the stage to grade against (default: the lab's variable, its last)")
+    watch.add_argument('-i', '--inventory', help='the inventory of the lab machines (default: ansible.cfg\'s)')
+    watch.add_argument('--limit', help='only these machines (yours, in a classroom: student07)')
+    watch.add_argument('--every', type=float, default=5.0, help='seconds from one grading to the next (default 5)')
+    watch.add_argument('--once', action='store_true', help='grade once and stop (exit 0 when every check passes)')
     args = parser.parse_args(argv)
     try:
+        if args.command == 'watch':
+            return watch_command(args)
         return practice_command(args) if args.command == 'practice' else reset_command(args)
     except (PracticeError, AnswersFileError) as exc:
         print('cka-lab %s: %s' % (args.command, exc), file=sys.stderr)

@@ -1,0 +1,64 @@
+# Copyright (c) CKA networking labs maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""cka-lab watch: the live view grades again until every check passes (grade_once replaced by a test double
+here: the real one runs playbooks/check.yml, tested live in tests/live/test_classroom.py)."""
+
+import pytest
+
+from cka_lab import cli
+
+MISSING = ('rule', '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE', 'failed',
+           'no rule does the lesson\'s masquerade - see `iptables -t nat -S POSTROUTING`')
+PRESENT = ('namespace exists with loopback up', 'red', 'passed', '')
+
+
+@pytest.fixture
+def gradings(monkeypatch):
+    """grade_once's test double: returns the next of `results` each time, noting its arguments."""
+    class Double:
+        results = []
+        calls = []
+        sleeps = []
+
+    def grade_once(lab, stage, inventory, limit):
+        Double.calls.append((lab, stage, inventory, limit))
+        return Double.results.pop(0)
+    monkeypatch.setattr(cli, 'grade_once', grade_once)
+    monkeypatch.setattr(cli.time, 'sleep', Double.sleeps.append)
+    return Double
+
+
+def test_it_grades_again_until_every_check_passes_showing_what_is_missing(gradings, capsys):
+    gradings.results = [({'live-a': [PRESENT, MISSING]}, []), ({'live-a': [PRESENT, MISSING[:2] + ('passed', '')]},
+                                                              [])]
+    assert cli.main(['watch', 'netns_lab', '--limit', 'live-a', '--every', '3']) == 0
+
+    out = capsys.readouterr().out
+    assert 'live-a, lab netns_lab: 1 of 2 checks pass' in out and 'live-a, lab netns_lab: 2 of 2 checks pass' in out
+    assert 'missing: rule (-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE)' in out
+    assert "see `iptables -t nat -S POSTROUTING`" in out
+    assert out.rstrip().endswith('Done: every check of lab netns_lab passes.')
+    assert gradings.calls == [('netns_lab', None, None, 'live-a')] * 2 and len(gradings.sleeps) == 1
+    assert 0 <= gradings.sleeps[0] <= 3
+
+
+def test_once_grades_one_time_and_says_whether_all_pass(gradings, capsys):
+    gradings.results = [({'live-a': [MISSING]}, [])]
+    assert cli.main(['watch', 'netns_lab', '--once', '--stage', 'direct']) == 1
+    assert gradings.calls == [('netns_lab', 'direct', None, None)] and gradings.sleeps == []
+
+
+def test_a_machine_the_grader_cannot_reach_is_shown_and_never_done(gradings, capsys):
+    lost = 'live-b (10.213.0.61): cannot be reached (timed out) - see `ssh root@10.213.0.61`'
+    gradings.results = [({'live-a': [PRESENT]}, [lost])]
+    assert cli.main(['watch', 'netns_lab', '--once']) == 1
+    assert lost in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['watch', 'weave_lab'], 'weave_lab is not a lab the lab engine builds'),
+    (['watch', 'netns_lab', '--stage', 'end'], '--stage end is not a stage of lab netns_lab'),
+])
+def test_a_bad_lab_or_stage_is_refused_before_grading(gradings, capsys, argv, message):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err and gradings.calls == []
