@@ -216,3 +216,26 @@ def test_a_student_puts_their_own_lab_back_at_the_start_of_a_stage(classroom):
     assert 'lab netns_lab is at the start of stage start' in reset.stdout
     assert classroom.on('live-a', 'ip netns list').stdout.split() == ['lan-host']
     assert classroom.nat('live-a') == []
+
+
+def test_the_live_view_shows_what_is_missing_until_the_lesson_is_done(classroom):
+    """cka-lab watch on the start stage: the lesson's checks missing, each with its command; once the lesson
+    is typed, the view ends saying every check passes."""
+    start = classroom.playbook('netns-lab.yml', '-e', 'netns_lab_stage=start')
+    assert start.rc == 0, start
+    environ = dict(os.environ, ANSIBLE_NOCOLOR='1')
+    environ.pop('CKA_LAB_ROOT', None)
+    environ.pop('ANSIBLE_CONFIG', None)
+    watch = [str(ROOT / '.venv' / 'bin' / 'cka-lab'), 'watch', 'netns_lab', '-i', str(classroom.inventory),
+             '--limit', 'live-a']
+
+    before = subprocess.run(watch + ['--once'], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=600)
+    assert before.returncode == 1, before.stdout + before.stderr
+    assert 'live-a, lab netns_lab: ' in before.stdout and '  missing: ' in before.stdout
+    assert 'see `' in before.stdout
+
+    classroom.type_lesson('live-a')
+    after = subprocess.run(watch + ['--every', '1'], cwd=ROOT, env=environ, capture_output=True, text=True,
+                           timeout=600)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert after.stdout.rstrip().endswith('Done: every check of lab netns_lab passes.')
