@@ -296,3 +296,44 @@ def test_a_node_shows_its_pods_on_the_bridge_their_network_makes_and_its_vxlan()
     assert ('solid', ((HOST, 'cni0'), ('pod pod-a', 'eth0'))) in picture['edges']
     assert '10.244.2.0/24 via 10.244.2.0 dev vxlan0 onlink' in picture['headings'][HOST]
     assert 'node node01' in ' '.join(picture['title'])
+
+
+def test_a_machine_now_is_drawn_beside_the_stage_with_the_differences_marked():
+    """Declared and missing: red, dashed, "(missing)"; there and not declared: orange, "(not in the lab)";
+    other addresses: orange, the lab's beside; the kinds not observed (the NAT note) drawn as declared."""
+    from ansible_collections.cka.lab.plugins.module_utils.lab_drawing import compared
+    machine = {
+        'namespaces': [{'name': 'red'}, {'name': 'blue'}],
+        'bridges': [{'name': 'v-net-0', 'addresses': ['192.168.15.5/24']}],
+        'veth_pairs': [{'name': 'veth-red', 'namespace': 'red', 'addresses': ['192.168.15.1/24'],
+                        'peer': {'name': 'veth-red-br', 'master': 'v-net-0'}},
+                       {'name': 'veth-blue', 'namespace': 'blue', 'addresses': ['192.168.15.2/24'],
+                        'peer': {'name': 'veth-blue-br', 'master': 'v-net-0'}}],
+        'routes': [{'namespace': 'blue', 'dst': 'default', 'via': '192.168.15.5'}],
+        'rules': [{'table': 'nat', 'rule': '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE'}],
+    }
+    observed = {
+        'namespaces': [{'name': 'red'}, {'name': 'stray'}],
+        'bridges': [{'name': 'v-net-0', 'addresses': ['192.168.15.6/24']}],
+        'vxlans': [],
+        'veth_pairs': [{'name': 'veth-red', 'namespace': 'red', 'addresses': ['192.168.15.1/24'],
+                        'peer': {'name': 'veth-red-br', 'master': 'v-net-0', 'addresses': []}}],
+        'routes': [{'dst': 'default', 'dev': 'eth0'}],
+    }
+    picture = compared(machine, observed)
+
+    assert picture.status[('ns', 'blue')] == 'missing' and picture.status[('ns', 'stray')] == 'extra'
+    assert ('ns', 'red') not in picture.status
+    assert picture.status[('if', 'blue', 'veth-blue')] == 'missing'
+    assert picture.status[('if', None, 'v-net-0')] == 'differs'
+    assert 'the lab: 192.168.15.5/24' in picture.interfaces[None]['v-net-0'][1]
+    assert picture.status[('pair', ('blue', 'veth-blue'), (None, 'veth-blue-br'))] == 'missing'
+    assert ('pair', ('red', 'veth-red'), (None, 'veth-red-br')) not in picture.status
+    assert dict(picture.sections[None])['routes:'] == ['+ default dev eth0']
+    assert dict(picture.sections['blue'])['routes:'] == ['- default via 192.168.15.5']
+    assert picture.notes[None][0][1][1] == '-A POSTROUTING -s 192.168.15.0/24 -j MASQUERADE'
+
+    dot = to_dot({'lab': 'netns_lab', 'lesson': '202', 'stage': 'full', 'node': 'netns-host', 'machine': machine},
+                 observed)
+    assert 'namespace blue (missing)' in dot and 'namespace stray (not in the lab)' in dot
+    assert 'red, dashed: declared but missing' in dot and 'what the machine has now' in dot

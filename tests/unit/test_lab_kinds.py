@@ -17,7 +17,7 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_kinds import KINDS, ke
 
 NEEDED = ('KEYS', 'SCHEMA', 'stage_errors', 'build', 'remove')
 HOOKS = {'tools': 1, 'snapshot': 2, 'initial': 1, 'plan': 3, 'note': 4, 'withdraw': 4, 'build': 4, 'done': 4,
-         'remove': 3, 'stage_errors': 2, 'draw': 2}
+         'remove': 3, 'stage_errors': 2, 'draw': 2, 'observe': 1}
 
 
 @pytest.mark.parametrize('kind', KINDS, ids=[kind.__name__.rsplit('.', 1)[1] for kind in KINDS])

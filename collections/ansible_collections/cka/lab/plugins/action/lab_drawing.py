@@ -43,7 +43,7 @@ def _write(path, content):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(('declaration', 'dest', 'node'))
+    _VALID_ARGS = frozenset(('declaration', 'dest', 'node', 'observed', 'stage'))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -61,13 +61,22 @@ class ActionModule(ActionBase):
         if not isinstance(dest, str) or not dest:
             return dict(result, failed=True, msg='dest: the directory to write the pictures to is required')
         dest = os.path.abspath(os.path.expanduser(dest))
+        observed = self._task.args.get('observed')
+        stages = declaration['stages']
+        if observed is not None:
+            stage = self._task.args.get('stage')
+            if not isinstance(observed, dict) or stage not in stages or not node:
+                return dict(result, failed=True, msg='observed: a picture of a machine now needs observed (what '
+                                                     'cka.lab.lab_state state=observed returns), node (the machine) '
+                                                     'and stage (one of %s)' % ', '.join(stages))
+            stages = [stage]
         files, changed = [], []
-        for stage in declaration['stages']:
+        for stage in stages:
             selected = select_stage(declaration, stage)
             if node:
                 selected['node'] = node
             try:
-                svg = to_svg(to_dot(selected))
+                svg = to_svg(to_dot(selected, observed))
             except ExecutableNotFound:  # a RuntimeError: before the next
                 return dict(result, failed=True, msg="Graphviz's dot program is needed on the Ansible computer "
                                                      "(apt-get install graphviz, or run scripts/setup)")
@@ -77,7 +86,8 @@ class ActionModule(ActionBase):
                 stderr = exc.stderr.decode('utf-8', 'replace') if isinstance(exc.stderr, bytes) else exc.stderr
                 return dict(result, failed=True, msg='dot could not draw stage %s of lab %s: %s'
                             % (stage, declaration['lab'], (stderr or str(exc)).strip()))
-            path = os.path.join(dest, '%s-%s%s.svg' % (declaration['lab'], node + '-' if node else '', stage))
+            path = os.path.join(dest, '%s-%s%s.svg' % (declaration['lab'], node + '-' if node else '',
+                                                      'now' if observed is not None else stage))
             files.append(path)
             try:
                 with open(path, 'rb') as handle:

@@ -80,6 +80,11 @@ _VXLAN = {'shape': 'box', 'style': 'filled,bold,dashed', 'fillcolor': '#e2f0d9',
 _NOTE = {'shape': 'note', 'style': 'filled', 'fillcolor': '#f4f4f4', 'color': '#888888', 'fontsize': '10'}
 _EMPTY = {'shape': 'plaintext', 'fontcolor': '#777777'}
 _STYLES = {'bridge': _BRIDGE, 'vxlan': _VXLAN, 'veth': _VETH}
+# Beside what a machine has now: declared and missing; there and not declared; there with other addresses.
+_STATUS = {'missing': {'color': '#c00000', 'fontcolor': '#c00000', 'style': 'dashed', 'penwidth': '2'},
+           'extra': {'color': '#d9822b', 'fontcolor': '#a35a10', 'penwidth': '2'},
+           'differs': {'color': '#d9822b', 'penwidth': '2'}}
+_MARK = {'missing': ' (missing)', 'extra': ' (not in the lab)'}
 _PAIR_EDGE = {'penwidth': '2.2', 'color': '#333333'}
 _PORT_EDGE = {'style': 'dashed', 'color': '#2f5d8a', 'penwidth': '1.3'}
 
@@ -156,45 +161,115 @@ def _order(picture):
     return order
 
 
-def to_dot(declaration):
-    """The DOT text of the picture of one selected stage of a rendered lab declaration."""
+def _drawn(machine, kinds):
+    picture = Picture()
+    for kind in kinds:
+        if hasattr(kind, 'draw'):
+            kind.draw(machine, picture)
+    return picture
+
+
+def compared(machine, observed):
+    """One Picture of a stage beside what a machine has now (`observed`, lab_state state=observed): the kinds
+    that can be observed drawn from both, each object marked in `picture.status` {('ns', namespace) |
+    ('if', namespace, name) | ('pair', end, peer) | ('port', port, bridge): 'missing' (declared, not there),
+    'extra' (there, not declared) or 'differs' (there, with other addresses)}, a section's lines marked
+    `- ` (missing) and `+ ` (not declared); the other kinds drawn from the declaration as they are."""
+    observable = [kind for kind in KINDS if set(kind.KEYS) <= set(observed)]
+    declared, now = _drawn(machine, observable), _drawn(observed, observable)
+    picture = _drawn(machine, [kind for kind in KINDS if kind not in observable])
+    status = {}
+    for name in set(declared.namespaces) | set(now.namespaces):
+        picture.namespaces[name] = now.namespaces.get(name) or declared.namespaces[name]
+        if name not in now.namespaces:
+            status[('ns', name)] = 'missing'
+        elif name not in declared.namespaces:
+            status[('ns', name)] = 'extra'
+    for namespace in set(declared.interfaces) | set(now.interfaces):
+        mine, theirs = declared.interfaces.get(namespace, {}), now.interfaces.get(namespace, {})
+        for name in set(mine) | set(theirs):
+            if name not in theirs:
+                picture.interface(namespace, name, *mine[name])
+                status[('if', namespace, name)] = 'missing'
+            elif name not in mine:
+                picture.interface(namespace, name, *theirs[name])
+                status[('if', namespace, name)] = 'extra'
+            else:
+                style, lines = theirs[name]
+                if sorted(lines) != sorted(mine[name][1]):
+                    status[('if', namespace, name)] = 'differs'
+                    lines = lines + ['the lab: ' + line for line in mine[name][1] if line not in lines]
+                picture.interface(namespace, name, style, lines)
+    for attr, tag in (('pairs', 'pair'), ('ports', 'port')):
+        mine, theirs = getattr(declared, attr), getattr(now, attr)
+        getattr(picture, attr).update(mine | theirs)
+        status.update({(tag,) + edge: 'missing' for edge in mine - theirs})
+        status.update({(tag,) + edge: 'extra' for edge in theirs - mine})
+    for key, members in list(declared.segments.items()) + list(now.segments.items()):
+        picture.segment(key, members)
+    for namespace in set(declared.sections) | set(now.sections):
+        mine, theirs = dict(declared.sections.get(namespace, [])), dict(now.sections.get(namespace, []))
+        for heading in list(mine) + [h for h in theirs if h not in mine]:
+            lines = [line if line in mine.get(heading, []) else '+ ' + line for line in theirs.get(heading, [])]
+            lines += ['- ' + line for line in mine.get(heading, []) if line not in theirs.get(heading, [])]
+            picture.section(namespace, heading, lines)
+    picture.status = status
+    return picture
+
+
+def to_dot(declaration, observed=None):
+    """The DOT text of the picture of one selected stage of a rendered lab declaration; with `observed` (what
+    a machine has now, lab_state state=observed), that beside the stage, the differences marked (see
+    :func:`compared`): red and dashed what is declared and missing, orange what is there and not declared or
+    has other addresses."""
     if graphviz is None:
         raise RuntimeError('the graphviz Python package is needed on the Ansible computer (pip install graphviz)')
     machine = declaration.get('machine') or {}
     lab = declaration.get('lab', 'lab')
     stage = declaration.get('stage', '')
-    picture = Picture()
-    for kind in KINDS:
-        if hasattr(kind, 'draw'):
-            kind.draw(machine, picture)
-    pairs = sorted((_node_id(*end), _node_id(*peer)) for end, peer in picture.pairs)
-    ports = sorted((_node_id(*port), _node_id(*bridge)) for port, bridge in picture.ports)
+    picture = _drawn(machine, KINDS) if observed is None else compared(machine, observed)
+    status = getattr(picture, 'status', {})
+    pairs = sorted(((_node_id(*end), _node_id(*peer)), status.get(('pair', end, peer)))
+                   for end, peer in picture.pairs)
+    ports = sorted(((_node_id(*port), _node_id(*bridge)), status.get(('port', port, bridge)))
+                   for port, bridge in picture.ports)
 
     node = ', node %s' % declaration['node'] if declaration.get('node') else ''
+    if observed is not None:
+        node += ', what the machine has now'
     title = 'Lesson %s: %s (lab %s, stage %s%s)' % (declaration.get('lesson', '?'), declaration.get('title', lab),
                                                    lab, stage, node)
     key = '; '.join(text for text, shown in (('thick line: a veth pair', pairs),
-                                              ('dashed line: a port of a bridge', ports)) if shown)
+                                              ('dashed line: a port of a bridge', ports),
+                                              ('red, dashed: declared but missing', 'missing' in status.values()),
+                                              ('orange: there but not declared, or other addresses',
+                                               {'extra', 'differs'} & set(status.values()))) if shown)
     graph = graphviz.Graph(name='%s-%s' % (lab, stage),
                            graph_attr=dict(_GRAPH, label=_label([title, key] if key else [title])),
                            node_attr=_NODE, edge_attr=_EDGE)
 
     for namespace in _order(picture):
-        heading = 'host (root namespace)' if namespace is ROOT else '%s %s' % (picture.namespaces[namespace],
-                                                                              namespace)
-        lines = [heading]
+        marked = status.get(('ns', namespace))
+        kind = picture.namespaces[namespace]
+        heading = 'host (root namespace)' if namespace is ROOT else '%s %s' % (kind, namespace)
+        lines = [heading + _MARK.get(marked, '')]
         for section, items in picture.sections.get(namespace, []):
             lines.append(section)
             lines.extend('  ' + text for text in items)
         # The host's label at the bottom: the lines from the namespaces come in at the top.
         attrs = dict(_HOST_CLUSTER if namespace is ROOT else _NS_CLUSTER, labeljust='l',
-                     labelloc='b' if namespace is ROOT else 't', label=_label(lines, left=len(lines) > 1))
+                     labelloc='b' if namespace is ROOT else 't', label=_label(lines, left=len(lines) > 1),
+                     **_STATUS.get(marked, {}))
         with graph.subgraph(name=_cluster(namespace), graph_attr=attrs) as cluster:
             own = picture.interfaces.get(namespace, {})
             # Bridges first, then the other links, each by name.
             for name in sorted(own, key=lambda n: (own[n][0] != 'bridge', n)):
                 style, lines = own[name]
-                cluster.node(_node_id(namespace, name), graphviz.nohtml(_label(lines)), **_STYLES[style])
+                marked = status.get(('if', namespace, name))
+                if marked in _MARK:
+                    lines = [lines[0] + _MARK[marked]] + lines[1:]
+                cluster.node(_node_id(namespace, name), graphviz.nohtml(_label(lines)),
+                             **dict(_STYLES[style], **_STATUS.get(marked, {})))
             if not own:
                 cluster.node(_note_id(namespace, 'empty'), '(no interfaces)', **_EMPTY)
             notes = []
@@ -208,10 +283,10 @@ def to_dot(declaration):
                     for name in sorted(own):
                         cluster.edge(_node_id(namespace, name), note, style='invis')
 
-    for end, peer in pairs:
-        graph.edge(end, peer, **_PAIR_EDGE)
-    for port, bridge in ports:
-        graph.edge(port, bridge, **_PORT_EDGE)
+    for (end, peer), marked in pairs:
+        graph.edge(end, peer, **dict(_PAIR_EDGE, **_STATUS.get(marked, {})))
+    for (port, bridge), marked in ports:
+        graph.edge(port, bridge, **dict(_PORT_EDGE, **_STATUS.get(marked, {})))
     return graph.source
 
 

@@ -411,6 +411,14 @@ def converge(engine, machine, stage, every_stage=None):
     return record
 
 
+def observe(engine):
+    """What the machine has now, in a declaration's `machine:` shape: each kind's `observe` (reads only)."""
+    observed = {}
+    for part in _each('observe', engine).values():
+        observed.update(part)
+    return observed
+
+
 def remove(engine, record=None, also=None):
     """Remove what the record says the lab owns, and put back what it changed.
 

@@ -26,6 +26,16 @@ options:
     description: The directory to write the pictures to; created when missing.
     type: path
     required: true
+  observed:
+    description: >-
+      What a machine has now (the C(observed) that C(cka.lab.lab_state) returns with C(state=observed)); with it,
+      only O(stage) is drawn, beside what the machine has, into C(DEST/LAB-NODE-now.svg): red and dashed what the stage
+      declares and the machine lacks, orange what the machine has and the stage does not declare (or with other
+      addresses). Needs O(node) and O(stage).
+    type: dict
+  stage:
+    description: The stage to draw beside O(observed).
+    type: str
   node:
     description:
       - For a lab whose machines are nodes with declarations of their own (C(nodes) in the lab file), the

@@ -55,9 +55,10 @@ options:
     type: str
     required: true
   state:
-    description: V(present) builds O(machine); V(absent) removes what the record names.
+    description: V(present) builds O(machine); V(absent) removes what the record names; V(observed) changes
+      nothing and returns what the machine has now (RV(observed)).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, observed]
     default: present
   stage:
     description: The stage being built, kept in the record.
@@ -135,6 +136,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+observed:
+  description: >-
+    With O(state=observed), what the machine has now, in the shape of a declaration's C(machine), for each kind
+    that can be observed (today the topology - namespaces, bridges, vxlans, veth_pairs seen from both ends, routes
+    with a gateway or default). C(cka.lab.lab_drawing) draws it beside the lab's declaration.
+  returned: when O(state=observed)
+  type: dict
 commands:
   description: What was done (or, in check mode, would be done), in order, as commands a student could type.
   returned: always
@@ -165,7 +173,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cka.lab.plugins.module_utils.cni import CniError
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import LAB_ID, LAB_ID_RULE
 from ansible_collections.cka.lab.plugins.module_utils.lab_schema import SLUG as SLUG_PATTERN
-from ansible_collections.cka.lab.plugins.module_utils.lab_engine import Engine, EngineError, converge, remove
+from ansible_collections.cka.lab.plugins.module_utils.lab_engine import Engine, EngineError, converge, observe, remove
 from ansible_collections.cka.lab.plugins.module_utils.lab_rules import RuleConflict
 from ansible_collections.cka.lab.plugins.module_utils.topology import IpCommandError, command_string
 
@@ -220,7 +228,7 @@ def main():
     module = AnsibleModule(argument_spec=dict(
         lab=dict(type='str', required=True),
         name=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
+        state=dict(type='str', default='present', choices=['present', 'absent', 'observed']),
         stage=dict(type='str'),
         machine=dict(type='dict', default={}),
         record_dir=dict(type='path', default='/var/lib/cka-lab'),
@@ -262,6 +270,13 @@ def main():
     engine = Engine(run, params['lab'], params['name'], params['record_dir'], check_mode=module.check_mode,
                     run_plugin=run_plugin, which=which)
     engine.variables = params['variables']
+    if params['state'] == 'observed':
+        # Reads only, and takes no lock: a picture of the machine while a student works on it.
+        try:
+            module.exit_json(changed=False, observed=observe(engine))
+        except IpCommandError as exc:
+            module.fail_json(msg='Lab %s: %s failed (rc %d): %s' % (params['lab'], command_string(exc.argv), exc.rc,
+                                                                   (exc.stderr or exc.stdout).strip()))
     try:
         lock = machine_lock(params['lock_path'], params['lock_timeout'], params['lab'])
     except LockHeld as exc:

@@ -42,7 +42,13 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_schema import (
     item_schema,
     path_of,
 )
-from ansible_collections.cka.lab.plugins.module_utils.topology import TopologyError, parse_topology, plan_present
+from ansible_collections.cka.lab.plugins.module_utils.topology import (
+    ROOT,
+    Topology,
+    TopologyError,
+    parse_topology,
+    plan_present,
+)
 
 KEYS = ('namespaces', 'bridges', 'vxlans', 'veth_pairs', 'routes')
 # The record (lab_record.py): this kind's keys, their type and value in a new record (the topology the lab
@@ -473,6 +479,51 @@ def _removal_layers(*topologies):
         # topology would check each gateway against addresses left out here.
         out.insert(0, dict(empty, routes=routes))
     out[-1]['namespaces'], out[-1]['bridges'], out[-1]['vxlans'] = namespaces, bridges, vxlans
+    return out
+
+
+# -- what the machine has now, in the declaration's shape (lab_state state=observed; the picture beside the lab) --
+
+def observe(engine):
+    """The machine's namespaces, bridges, VXLAN devices, veth pairs (both ends seen) and routes with a gateway
+    or default, as a `machine:` of a declaration would declare them. Reads only. `lo` and a veth end whose
+    peer is not in a namespace of the machine (the machine's own link) are left out."""
+    state = engine.read_topology(Topology(state='absent', namespaces=[], bridges=[], veth_pairs=[], routes=[]))
+    out = {key: [] for key in KEYS}
+    out['namespaces'] = [{'name': name} for name in sorted(state.namespaces - state.stale)]
+
+    def end(namespace, link):
+        found = {'name': link.name, 'addresses': sorted(str(a) for a in link.addresses
+                                                        if not (a.version == 6 and a.is_link_local))}
+        if namespace is not ROOT:
+            found['namespace'] = namespace
+        if link.master:
+            found['master'] = link.master
+        return found
+
+    paired = set()
+    for namespace in sorted(state.links, key=lambda n: n or ''):
+        for name, link in sorted(state.links[namespace].items()):
+            if link.kind == 'bridge':
+                out['bridges'].append(end(namespace, link))
+            elif link.kind == 'vxlan' and link.vxlan is not None:
+                out['vxlans'].append(dict(end(namespace, link), vni=link.vxlan.vni, dev=link.vxlan.dev,
+                                          dstport=link.vxlan.dstport))
+            elif link.kind == 'veth' and link.peer is not None and (namespace, name) not in paired:
+                peer = state.link(*link.peer)
+                if peer is not None:
+                    paired.update({(namespace, name), link.peer})
+                    out['veth_pairs'].append(dict(end(namespace, link), peer=end(link.peer[0], peer)))
+    for namespace in sorted(state.routes, key=lambda n: n or ''):
+        for route in state.routes[namespace]:
+            if route.gateway is None and route.dst.prefixlen:
+                continue  # a connected network, there because of an address
+            found = {'dst': 'default' if not route.dst.prefixlen else str(route.dst), 'dev': route.dev}
+            if route.gateway is not None:
+                found['via'] = str(route.gateway)
+            if namespace is not ROOT:
+                found['namespace'] = namespace
+            out['routes'].append(found)
     return out
 
 
