@@ -239,3 +239,16 @@ def test_the_live_view_shows_what_is_missing_until_the_lesson_is_done(classroom)
                            timeout=600)
     assert after.returncode == 0, after.stdout + after.stderr
     assert after.stdout.rstrip().endswith('Done: every check of lab netns_lab passes.')
+
+
+def test_a_picture_of_the_machine_now_marks_what_the_lesson_still_lacks_and_what_is_extra(classroom):
+    start = classroom.playbook('netns-lab.yml', '-e', 'netns_lab_stage=start')
+    assert start.rc == 0, start
+    classroom.on('live-a', 'ip netns add red && ip netns add scratch')
+    look = classroom.playbook('look.yml', '-e', 'lab_id=netns_lab', '-e', 'look_dest=%s' % classroom.reports)
+    assert look.rc == 0, look
+    svg = (classroom.reports / 'netns_lab-live-a-now.svg').read_text()
+    assert 'namespace red<' in svg  # declared and there: unmarked
+    assert 'namespace blue (missing)' in svg and 'v&#45;net&#45;0 (missing)' in svg
+    assert 'namespace scratch (not in the lab)' in svg
+    assert 'namespace lan&#45;host<' in svg  # the start stage's own, there
