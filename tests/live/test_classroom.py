@@ -214,7 +214,7 @@ def test_a_student_puts_their_own_lab_back_at_the_start_of_a_stage(classroom):
                            capture_output=True, text=True, timeout=900)
     assert reset.returncode == 0, reset.stdout[-3000:] + reset.stderr
     assert 'lab netns_lab is at the start of stage start' in reset.stdout
-    assert classroom.on('live-a', 'ip netns list').stdout.split() == ['lan-host']
+    assert [line.split()[0] for line in classroom.on('live-a', 'ip netns list').stdout.splitlines()] == ['lan-host']
     assert classroom.nat('live-a') == []
 
 
