@@ -72,6 +72,14 @@ def load_practice(practice_id):
     return practice
 
 
+def ansible_playbook():
+    """The checkout's ansible-playbook (.venv/bin), else the one on PATH."""
+    exe = shutil.which('ansible-playbook', path=str(ROOT / '.venv' / 'bin')) or shutil.which('ansible-playbook')
+    if exe is None:
+        raise PracticeError('ansible-playbook is not installed: run scripts/setup first')
+    return exe
+
+
 def lab_playbook(lab):
     """The playbook that builds `lab` (its file's `playbook:`, or playbooks/<lab with dashes>.yml)."""
     source = yaml.safe_load((ROOT / 'labs' / ('%s.yml' % lab)).read_text(encoding='utf-8'))
@@ -81,9 +89,7 @@ def lab_playbook(lab):
 def live_answers(practice, inventory=None, limit=None):
     """Run playbooks/practice.yml and return what it wrote: {practice_id, lab, asked, machines: {host: {
     questions, ready: [[command, rc]], runs: {id: {rc, stdout, stderr}}}}}."""
-    exe = shutil.which('ansible-playbook', path=str(ROOT / '.venv' / 'bin')) or shutil.which('ansible-playbook')
-    if exe is None:
-        raise PracticeError('ansible-playbook is not installed: run scripts/setup first')
+    exe = ansible_playbook()
     with tempfile.TemporaryDirectory(prefix='cka-lab-practice-') as tmp:
         out = os.path.join(tmp, 'answers.json')
         argv = [exe, 'playbooks/practice.yml', '-e', json.dumps({'practice_id': practice['practice'],
@@ -260,19 +266,23 @@ def lab_stages():
     return found
 
 
-def reset_command(args):
-    """A lab back at the start of a stage: the lab's own reset (what it made, and what was typed by hand with
-    its names), then the stage built. Each step is the lab's playbook, as an instructor would type it."""
+def checked_stages(args):
+    """The stages of `args.lab`, once it and `args.stage` (when given) are known to be the lab engine's."""
     labs = lab_stages()
     if args.lab not in labs:
         raise PracticeError('%s is not a lab the lab engine builds; allowed: %s' % (args.lab, ', '.join(labs)))
-    stage = args.stage or labs[args.lab][0]
-    if stage not in labs[args.lab]:
+    if args.stage and args.stage not in labs[args.lab]:
         raise PracticeError('--stage %s is not a stage of lab %s; allowed: %s'
-                            % (stage, args.lab, ', '.join(labs[args.lab])))
-    exe = shutil.which('ansible-playbook', path=str(ROOT / '.venv' / 'bin')) or shutil.which('ansible-playbook')
-    if exe is None:
-        raise PracticeError('ansible-playbook is not installed: run scripts/setup first')
+                            % (args.stage, args.lab, ', '.join(labs[args.lab])))
+    return labs[args.lab]
+
+
+def reset_command(args):
+    """A lab back at the start of a stage: the lab's own reset (what it made, and what was typed by hand with
+    its names), then the stage built. Each step is the lab's playbook, as an instructor would type it."""
+    stages = checked_stages(args)
+    stage = args.stage or stages[0]
+    exe = ansible_playbook()
     playbook = lab_playbook(args.lab)
     common = (['-i', args.inventory] if args.inventory else []) + (
         ['--limit', '%s,localhost' % args.limit] if args.limit else [])
@@ -291,9 +301,7 @@ def reset_command(args):
 def grade_once(lab, stage=None, inventory=None, limit=None):
     """One grading of `lab` (playbooks/check.yml into a folder of its own): ({machine: [(check, item, outcome,
     message)]}, the grader's lines for machines it could not reach). Raises PracticeError when nothing was graded."""
-    exe = shutil.which('ansible-playbook', path=str(ROOT / '.venv' / 'bin')) or shutil.which('ansible-playbook')
-    if exe is None:
-        raise PracticeError('ansible-playbook is not installed: run scripts/setup first')
+    exe = ansible_playbook()
     with tempfile.TemporaryDirectory(prefix='cka-lab-watch-') as tmp:
         argv = [exe, 'playbooks/check.yml', '-e', json.dumps(dict(
             {'check_labs': lab, 'check_reports_dir': tmp}, **({'%s_stage' % lab: stage} if stage else {})))]
@@ -329,12 +337,7 @@ def watch_screen(lab, graded, lost, now):
 def watch_command(args, sleep=None, clock=None):
     """Grade again and again while the student works, until every check passes (or --once)."""
     sleep = sleep or time.sleep
-    labs = lab_stages()
-    if args.lab not in labs:
-        raise PracticeError('%s is not a lab the lab engine builds; allowed: %s' % (args.lab, ', '.join(labs)))
-    if args.stage and args.stage not in labs[args.lab]:
-        raise PracticeError('--stage %s is not a stage of lab %s; allowed: %s'
-                            % (args.stage, args.lab, ', '.join(labs[args.lab])))
+    checked_stages(args)
     clock = clock or (lambda: time.strftime('%H:%M:%S'))
     while True:
         started = time.monotonic()
@@ -349,6 +352,14 @@ def watch_command(args, sleep=None, clock=None):
         if args.once:
             return 1
         sleep(max(0.0, args.every - (time.monotonic() - started)))
+
+
+def lab_options(command, stage_help):
+    """The arguments of a command on one lab's machines: the lab, --stage, -i and --limit."""
+    command.add_argument('lab', help='the lab (%s)' % ', '.join(lab_stages()))
+    command.add_argument('--stage', help=stage_help)
+    command.add_argument('-i', '--inventory', help="the inventory of the lab machines (default: ansible.cfg's)")
+    command.add_argument('--limit', help="only these machines (a student's own, in a classroom: student07)")
 
 
 def main(argv=None):
@@ -371,18 +382,12 @@ def main(argv=None):
         'reset', help='put a lab back at the start of a stage (its reset, then the stage built)',
         description='Put a lab back at the start of one of its stages, on your machines (a student\'s: --limit): '
                     'what the lab made and what was typed by hand with its names goes, then the stage is built.')
-    reset.add_argument('lab', help='the lab (%s)' % ', '.join(lab_stages()))
-    reset.add_argument('--stage', help="the stage to start from (default: the lab's first, usually start)")
-    reset.add_argument('-i', '--inventory', help='the inventory of the lab machines (default: ansible.cfg\'s)')
-    reset.add_argument('--limit', help='only these machines (a student\'s own, in a classroom: student07)')
+    lab_options(reset, "the stage to start from (default: the lab's first, usually start)")
     watch = commands.add_parser(
         'watch', help='grade a lab again every few seconds while you work, until every check passes',
         description='The live view: the lab\'s checks run again and again (playbooks/check.yml), showing what '
                     'passes now and, for what is still missing, the message and the command that shows it.')
-    watch.add_argument('lab', help='the lab (%s)' % ', '.join(lab_stages()))
-    watch.add_argument('--stage', help="the stage to grade against (default: the lab's variable, its last)")
-    watch.add_argument('-i', '--inventory', help='the inventory of the lab machines (default: ansible.cfg\'s)')
-    watch.add_argument('--limit', help='only these machines (yours, in a classroom: student07)')
+    lab_options(watch, "the stage to grade against (default: the lab's variable, its last)")
     watch.add_argument('--every', type=float, default=5.0, help='seconds from one grading to the next (default 5)')
     watch.add_argument('--once', action='store_true', help='grade once and stop (exit 0 when every check passes)')
     args = parser.parse_args(argv)
