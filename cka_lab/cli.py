@@ -233,8 +233,9 @@ def practice_command(args):
         asked, missing = questions_of(practice, live)
         if missing:
             raise PracticeError('machine%s %s of lab %s did not answer (unreachable or failed) - see `ansible -m ping '
-                                '%s`' % ('s' if len(missing) > 1 else '', ', '.join(missing), live['lab'],
-                                         ','.join(missing)))
+                                '%s`; a lab not built yet is built with ansible-playbook %s'
+                                % ('s' if len(missing) > 1 else '', ', '.join(missing), live['lab'], ','.join(missing),
+                                   lab_playbook(live['lab'])))
         if path is None:
             print('Practice test %s: %s (lab %s on %s), %d questions.'
                   % (practice['practice'], practice['title'], live['lab'], ', '.join(sorted(live['machines'])),
