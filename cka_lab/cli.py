@@ -100,15 +100,17 @@ def live_answers(practice, inventory=None, limit=None):
             argv += ['--limit', '%s,localhost' % limit]
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not os.path.isfile(out):
-            raise PracticeError('reading the lab failed (%s): %s' % (' '.join(argv[:2]), _ansible_error(proc.stdout)))
+            raise PracticeError('reading the lab failed (%s): %s'
+                                % (' '.join(argv[:2]), _ansible_error(proc.stdout + '\n' + proc.stderr)))
         with open(out, encoding='utf-8') as handle:
             return json.load(handle)
 
 
 def _ansible_error(output):
     """The lines of ansible-playbook's output that say what failed (its `msg`), or its last lines."""
-    lines = output.splitlines()
-    found = [line.strip() for line in lines if 'msg:' in line or 'UNREACHABLE' in line or 'ERROR' in line]
+    lines = [line for line in output.splitlines() if 'Warning' not in line and 'from cryptography' not in line]
+    found = [line.strip() for line in lines
+             if 'msg:' in line or 'UNREACHABLE' in line or 'ERROR' in line or 'WARNING' in line]
     return ' '.join(found[-3:]) or ' '.join(line.strip() for line in lines[-5:])
 
 
@@ -310,7 +312,7 @@ def grade_once(lab, stage=None, inventory=None, limit=None):
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
         report = os.path.join(tmp, 'checks.xml')
         if not os.path.isfile(report):
-            raise PracticeError('grading lab %s gave no report: %s' % (lab, _ansible_error(proc.stdout)))
+            raise PracticeError('grading lab %s gave no report: %s' % (lab, _ansible_error(proc.stdout + '\n' + proc.stderr)))
         # A machine the grader could not reach has no check in the report; the published CSV names it.
         lost = []
         if os.path.isfile(os.path.join(tmp, 'scoreboard.csv')):

@@ -243,7 +243,9 @@ def to_dot(declaration, observed=None):
                                               ('dashed line: a port of a bridge', ports),
                                               ('red, dashed: declared but missing', 'missing' in status.values()),
                                               ('orange: there but not declared, or other addresses',
-                                               {'extra', 'differs'} & set(status.values()))) if shown)
+                                               {'extra', 'differs'} & set(status.values())),
+                                              ('in a list, + there but not declared, - declared but missing',
+                                               observed is not None)) if shown)
     graph = graphviz.Graph(name='%s-%s' % (lab, stage),
                            graph_attr=dict(_GRAPH, label=_label([title, key] if key else [title])),
                            node_attr=_NODE, edge_attr=_EDGE)

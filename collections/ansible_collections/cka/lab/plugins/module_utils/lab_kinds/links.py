@@ -518,9 +518,12 @@ def observe(engine):
         for route in state.routes[namespace]:
             if route.gateway is None and route.dst.prefixlen:
                 continue  # a connected network, there because of an address
-            found = {'dst': 'default' if not route.dst.prefixlen else str(route.dst), 'dev': route.dev}
+            # As a lab declares them: `via` alone (the kernel picks the device), `dev` for an on-link route.
+            found = {'dst': 'default' if not route.dst.prefixlen else str(route.dst)}
             if route.gateway is not None:
                 found['via'] = str(route.gateway)
+            else:
+                found['dev'] = route.dev
             if namespace is not ROOT:
                 found['namespace'] = namespace
             out['routes'].append(found)
