@@ -339,3 +339,23 @@ def test_a_question_asked_on_several_machines_names_each_machine():
     assert sorted(case.name for case in suite) == ['test_practice_220[ana: weave-bridge on controlplane]',
                                                    'test_practice_220[ana: weave-bridge on node01]']
     assert cli.asked_as(question, 'node01', results[1:]) == 'weave-bridge'
+
+
+def test_a_student_whose_machines_cannot_be_read_stops_none_of_the_others(tmp_path, monkeypatch, capsys):
+    def live(practice, inventory, limit):
+        if limit == 'ben-lab':
+            raise cli.PracticeError('reading the lab failed: ben-lab is unreachable')
+        return live_202(LIVE_202)
+    monkeypatch.setattr(cli, 'live_answers', live)
+    files = [answers_file(tmp_path, RIGHT_202, 'ana.yml', student='ana', limit='ana-lab'),
+             answers_file(tmp_path, RIGHT_202, 'ben.yml', student='ben', limit='ben-lab')]
+    rc = cli.main(['practice', '202', '--answers', files[0], '--answers', files[1], '--reports', str(tmp_path)])
+
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert 'ana: Score: 5 of 5 right (100%)' in captured.out
+    assert 'NOT GRADED ben: reading the lab failed: ben-lab is unreachable' in captured.out
+    assert 'not graded: ben' in captured.err
+    cases = junit_cases(tmp_path)
+    assert cases['test_practice_202[ana: bridge-address]'] is None
+    assert cases['test_practice_202[ben: bridge-address]'].startswith('not graded: reading the lab failed')
