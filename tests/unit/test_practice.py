@@ -146,7 +146,8 @@ def test_an_answers_file_keeps_each_answer_as_written(tmp_path):
 @pytest.mark.parametrize('text, message', [
     (None, 'no such answers file'),
     ('answers: [\n', 'not YAML or JSON'),
-    ('- a\n', 'holds list, not a mapping'),
+    ('- a\n', 'holds a list, not a mapping'),
+    ('', 'is empty, not a mapping'),
     ('practice: "209"\nanswers: {}\n', "practice is '209', not \"202\""),
     ('practice: "202"\n', 'answers is missing, not a mapping'),
     ('practice: "202"\nanswers: [a]\n', 'answers is list, not a mapping'),

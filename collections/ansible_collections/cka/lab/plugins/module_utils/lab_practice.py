@@ -228,7 +228,9 @@ def load_answers(path, practice):
     allowed = 'allowed: a mapping {practice: "%s", answers: {question id: answer}, student?: name, limit?: hosts}' \
         % practice['practice']
     if not isinstance(data, dict):
-        raise AnswersFileError('%s: holds %s, not a mapping; %s' % (path, type(data).__name__, allowed))
+        raise AnswersFileError('%s: %s, not a mapping; %s'
+                               % (path, 'is empty' if data is None else 'holds a ' + {list: 'list'}.get(
+                                   type(data), 'single value'), allowed))
     unknown = sorted(set(data) - {'practice', 'answers', 'student', 'limit'})
     if unknown:
         raise AnswersFileError('%s: unknown key%s %s; %s' % (path, 's' if len(unknown) > 1 else '',
