@@ -33,6 +33,7 @@ import copy
 
 RECORD_VERSION = 3
 _TYPES = {'list': list, 'object': dict, 'string': str, 'boolean': bool}
+_JSON_NAMES = {python_type: name for name, python_type in _TYPES.items()}
 
 
 class RecordError(Exception):
@@ -105,7 +106,7 @@ def shape_problems(record, kinds):
     def check(where, value, expected, nullable):
         if value is None and nullable:
             return
-        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        if not _is(value, expected):
             found = 'nothing' if value is None else _a(_json_type(value))
             problems.append('%s: %s was expected, found %s' % (where, _a(_json_name(expected)), found))
 
@@ -124,12 +125,17 @@ def _a(word):
     return ('an ' if word[0] in 'aeiou' else 'a ') + word
 
 
+def _is(value, python_type):
+    """Whether `value` is of the JSON type `python_type` stands for (a boolean is no other type's)."""
+    return isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool))
+
+
 def _json_name(python_type):
-    return {v: k for k, v in _TYPES.items()}.get(python_type, python_type.__name__)
+    return _JSON_NAMES.get(python_type, python_type.__name__)
 
 
 def _json_type(value):
     for name, python_type in _TYPES.items():
-        if isinstance(value, python_type) and not (python_type is not bool and isinstance(value, bool)):
+        if _is(value, python_type):
             return name
     return 'number' if isinstance(value, (int, float)) else type(value).__name__
