@@ -20,7 +20,7 @@ PLAYBOOK = 'playbooks/machines.yml'
 CONTROLLER = 'localhost'  # the play runs on the controller and drives podman from there
 
 ARGUMENT_SPEC_TASK = "Validating arguments against arg spec 'main'"
-ADDRESS_TASK = "Check each machine's address and SSH key"
+ADDRESS_TASK = "Check each machine's address and SSH key, and find the machines to create"
 KEY_TASK = ADDRESS_TASK
 UNIQUE_TASK = ADDRESS_TASK
 VALIDATION_TASKS = [re.escape(ARGUMENT_SPEC_TASK) + '.*'] + role_task_names('lab_machines', 'validate.yml')
