@@ -8,8 +8,10 @@ apart), the median of `--runs` runs of:
   build   playbooks/<lab>.yml on every student's machines (the lab absent before)
   grade   playbooks/check.yml -e check_labs=<lab>
   reset   playbooks/reset.yml
-then each machine's memory (`podman stats`, after the build) and the
-inotify instances the room holds. The target (from the issue): a room of 30
+then each machine's memory (`podman stats`, after the build), the
+inotify instances the room holds, and the CPU seconds the whole computer spent
+per machine on each step (Ansible, SSH and the machines share its cores: a room
+cannot take less than that times its machines over the cores). The target (from the issue): a room of 30
 machines in at most 4 times the time of one. Machines are removed at the end.
 
 Run from the checkout, after scripts/setup, as root:
@@ -39,12 +41,24 @@ first_address: 150
 """
 
 
-def playbook(inventory, name, *args):
+def cpu_busy():
+    """Seconds of CPU the whole computer has spent busy since boot (/proc/stat: all but idle and iowait):
+    Ansible, its SSH connections and every lab machine's processes alike."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        fields = [int(n) for n in handle.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def playbook(inventory, name, *args, cpu=None):
+    """Wall seconds of one ansible-playbook run; with `cpu` (a list), the computer's busy CPU seconds appended."""
     exe = shutil.which("ansible-playbook", path=str(ROOT / ".venv" / "bin")) or "ansible-playbook"
+    busy = cpu_busy()
     started = time.perf_counter()
     result = subprocess.run([exe, "-i", str(inventory), "playbooks/" + name, *args], cwd=ROOT, capture_output=True,
                             text=True, check=False)
     elapsed = time.perf_counter() - started
+    if cpu is not None:
+        cpu.append(cpu_busy() - busy)
     if result.returncode != 0:
         sys.exit("ansible-playbook %s %s failed:\n%s" % (name, " ".join(args), result.stdout[-3000:]))
     return elapsed
@@ -78,8 +92,8 @@ def main():
     lab_playbook = options.lab.replace("_", "-") + ".yml"
     print("cpus: %d, load: %.2f, lab %s, %d runs each, forks %s" % (
         os.cpu_count(), os.getloadavg()[0], options.lab, options.runs, os.environ.get("ANSIBLE_FORKS", "25")))
-    print("%-9s %-9s %9s %9s %9s %9s %11s %9s" % ("students", "machines", "create", "build", "grade", "reset",
-                                                  "MiB/machine", "inotify"))
+    print("%-9s %-9s %9s %9s %9s %9s %11s %9s   %s" % ("students", "machines", "create", "build", "grade", "reset",
+                                                       "MiB/machine", "inotify", "CPU s/machine: build grade reset"))
     for students in [int(n) for n in options.students.split(",")]:
         with tempfile.TemporaryDirectory(prefix="cka-lab-room-") as tmp:
             inventory = pathlib.Path(tmp) / "inventory"
@@ -96,18 +110,20 @@ def main():
             try:
                 create = playbook(inventory, "machines.yml")
                 times = {name: [] for name in ("build", "grade", "reset")}
+                cpu = {name: [] for name in times}
                 for _ in range(options.runs):
-                    times["build"].append(playbook(inventory, lab_playbook))
+                    times["build"].append(playbook(inventory, lab_playbook, cpu=cpu["build"]))
                     memory = machine_memory(hosts)
                     times["grade"].append(playbook(inventory, "check.yml", "-e", "check_labs=" + options.lab,
-                                                   "-e", "check_reports_dir=" + tmp))
-                    times["reset"].append(playbook(inventory, "reset.yml"))
+                                                   "-e", "check_reports_dir=" + tmp, cpu=cpu["grade"]))
+                    times["reset"].append(playbook(inventory, "reset.yml", cpu=cpu["reset"]))
                 budget = inotify_used()
             finally:
                 playbook(inventory, "machines.yml", "-e", "lab_machines_state=absent")
-            print("%-9d %-9d %7.1f s %7.1f s %7.1f s %7.1f s %11.0f %4d/%d" % (
+            print("%-9d %-9d %7.1f s %7.1f s %7.1f s %7.1f s %11.0f %4d/%d   %s" % (
                 students, len(hosts), create, *(statistics.median(times[k]) for k in ("build", "grade", "reset")),
-                statistics.median(memory) if memory else float("nan"), budget["used"], budget["limit"]))
+                statistics.median(memory) if memory else float("nan"), budget["used"], budget["limit"],
+                " ".join("%.2f" % (statistics.median(cpu[k]) / len(hosts)) for k in ("build", "grade", "reset"))))
 
 
 if __name__ == "__main__":
