@@ -27,6 +27,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -291,7 +292,7 @@ def checked_stages(args):
     labs = lab_stages()
     if args.lab not in labs:
         raise PracticeError('%s is not a lab the lab engine builds; allowed: %s' % (args.lab, ', '.join(labs)))
-    if args.stage and args.stage not in labs[args.lab]:
+    if args.stage is not None and args.stage not in labs[args.lab]:
         raise PracticeError('--stage %s is not a stage of lab %s; allowed: %s'
                             % (args.stage, args.lab, ', '.join(labs[args.lab])))
     return labs[args.lab]
@@ -374,11 +375,34 @@ def watch_command(args, sleep=None, clock=None):
         sleep(max(0.0, args.every - (time.monotonic() - started)))
 
 
+def seconds(text):
+    """--every: a number of seconds above 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float('nan')
+    if not value > 0 or value == float('inf'):
+        raise argparse.ArgumentTypeError("'%s' is not a number of seconds above 0, like 5" % text)
+    return value
+
+
+def inventory(text):
+    """-i: an inventory file or folder that exists, made absolute (the playbooks run from the checkout), or
+    Ansible's comma-separated host list (argparse type)."""
+    if ',' in text:
+        return text
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError("'%s' does not exist; give an inventory file or folder (inventory/rehearsal, "
+                                         "inventory/classroom.example) or hosts as a list ending in a comma" % text)
+    return os.path.abspath(text)
+
+
 def lab_options(command, stage_help):
     """The arguments of a command on one lab's machines: the lab, --stage, -i and --limit."""
     command.add_argument('lab', help='the lab (%s)' % ', '.join(lab_stages()))
     command.add_argument('--stage', help=stage_help)
-    command.add_argument('-i', '--inventory', help="the inventory of the lab machines (default: ansible.cfg's)")
+    command.add_argument('-i', '--inventory', type=inventory,
+                         help="the inventory of the lab machines (default: ansible.cfg's)")
     command.add_argument('--limit', help="only these machines (a student's own, in a classroom: student07)")
 
 
@@ -394,7 +418,8 @@ def main(argv=None):
     practice.add_argument('--answers', action='append', default=[], metavar='FILE',
                           help='grade the answers in FILE ({practice: ID, answers: {question id: answer}, '
                                'student?, limit?}) without prompts; repeat for several students')
-    practice.add_argument('-i', '--inventory', help='the inventory of the lab machines (default: ansible.cfg\'s)')
+    practice.add_argument('-i', '--inventory', type=inventory,
+                          help='the inventory of the lab machines (default: ansible.cfg\'s)')
     practice.add_argument('--limit', help='only these machines of the lab (a student\'s, in a classroom)')
     practice.add_argument('--reports', default=str(ROOT / 'reports'),
                           help='where the JUnit report and the scoreboard go (default: reports/)')
@@ -408,9 +433,13 @@ def main(argv=None):
         description='The live view: the lab\'s checks run again and again (playbooks/check.yml), showing what '
                     'passes now and, for what is still missing, the message and the command that shows it.')
     lab_options(watch, "the stage to grade against (default: the lab's variable, its last)")
-    watch.add_argument('--every', type=float, default=5.0, help='seconds from one grading to the next (default 5)')
+    watch.add_argument('--every', type=seconds, default=5.0,
+                       help='seconds from one grading to the next (default 5)')
     watch.add_argument('--once', action='store_true', help='grade once and stop (exit 0 when every check passes)')
     args = parser.parse_args(argv)
+    # Stopped by a signal (`kill`, a closed terminal's SIGHUP) as by Ctrl-C: the running ansible-playbook is
+    # stopped with it and the temporary folders of the reports are removed.
+    previous = {number: signal.signal(number, _interrupted) for number in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if args.command == 'watch':
             return watch_command(args)
@@ -421,6 +450,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('\ncka-lab %s: stopped' % args.command, file=sys.stderr)
         return 2
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _interrupted(number, frame):
+    raise KeyboardInterrupt(signal.Signals(number).name)
 
 
 if __name__ == '__main__':

@@ -23,10 +23,12 @@ def playbook_runs(monkeypatch):
     return Double
 
 
-def test_a_students_lab_is_reset_then_built_at_the_stage(playbook_runs, capsys):
-    assert cli.main(['reset', 'netns_lab', '--stage', 'direct', '--limit', 'student07', '-i', 'inv']) == 0
+def test_a_students_lab_is_reset_then_built_at_the_stage(playbook_runs, capsys, tmp_path):
+    (tmp_path / 'inv').mkdir()
+    room = str(tmp_path / 'inv')
+    assert cli.main(['reset', 'netns_lab', '--stage', 'direct', '--limit', 'student07', '-i', room]) == 0
 
-    limit = ['-i', 'inv', '--limit', 'student07,localhost']
+    limit = ['-i', room, '--limit', 'student07,localhost']
     assert playbook_runs.argvs == [['playbooks/netns-lab.yml', '-e', 'netns_lab_state=absent', *limit],
                                    ['playbooks/netns-lab.yml', '-e', 'netns_lab_stage=direct', *limit]]
     assert 'lab netns_lab is at the start of stage direct' in capsys.readouterr().out
@@ -52,3 +54,15 @@ def test_a_failed_reset_builds_nothing_and_says_so(playbook_runs, capsys):
 def test_a_bad_lab_or_stage_is_refused_before_anything_runs(playbook_runs, capsys, argv, message):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err and playbook_runs.argvs == []
+
+
+def test_an_inventory_that_does_not_exist_is_refused_before_anything_runs(playbook_runs, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(['reset', 'netns_lab', '-i', '/nonexistent/pytest-room'])
+    assert stopped.value.code == 2 and playbook_runs.argvs == []
+    assert "'/nonexistent/pytest-room' does not exist; give an inventory file or folder" in capsys.readouterr().err
+
+
+def test_a_host_list_is_passed_as_it_is(playbook_runs):
+    assert cli.main(['reset', 'netns_lab', '-i', 'live-a,']) == 0
+    assert playbook_runs.argvs[0][-2:] == ['-i', 'live-a,']

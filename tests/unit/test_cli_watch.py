@@ -62,3 +62,56 @@ def test_a_machine_the_grader_cannot_reach_is_shown_and_never_done(gradings, cap
 def test_a_bad_lab_or_stage_is_refused_before_grading(gradings, capsys, argv, message):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err and gradings.calls == []
+
+
+@pytest.mark.parametrize('every', ['0', '-5', 'nan', 'inf', 'soon'])
+def test_an_interval_that_is_not_a_positive_number_of_seconds_is_refused(gradings, capsys, every):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(['watch', 'netns_lab', '--every', every])
+    assert stopped.value.code == 2 and gradings.calls == []
+    assert "argument --every: '%s' is not a number of seconds above 0, like 5" % every in capsys.readouterr().err
+
+
+def test_an_empty_stage_is_refused_not_taken_for_the_default(gradings, capsys):
+    assert cli.main(['watch', 'netns_lab', '--stage', '']) == 2
+    assert '--stage  is not a stage of lab netns_lab; allowed: start, direct, full' in capsys.readouterr().err
+    assert gradings.calls == []
+
+
+def test_an_inventory_that_does_not_exist_is_refused_before_grading(gradings, capsys, tmp_path):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(['watch', 'netns_lab', '-i', str(tmp_path / 'nowhere')])
+    assert stopped.value.code == 2 and gradings.calls == []
+    assert "argument -i/--inventory: '%s' does not exist" % (tmp_path / 'nowhere') in capsys.readouterr().err
+
+
+def test_a_relative_inventory_is_given_to_ansible_as_an_absolute_path(gradings, monkeypatch, tmp_path):
+    (tmp_path / 'room').mkdir()
+    monkeypatch.chdir(tmp_path)
+    gradings.results = [({'live-a': [PRESENT]}, [])]
+    assert cli.main(['watch', 'netns_lab', '--once', '-i', 'room']) == 0
+    assert gradings.calls == [('netns_lab', None, str(tmp_path / 'room'), None)]
+
+
+def test_stopped_by_sigterm_it_says_so_and_leaves_no_temporary_folder(monkeypatch, capsys, tmp_path):
+    """A SIGTERM while grading (the double stands where ansible-playbook runs) ends the watch like Ctrl-C: the
+    grading's temporary folder is removed, the status is 2, and the signal's handler is put back."""
+    import os
+    import signal
+    import tempfile
+
+    made = []
+
+    def grade_once(lab, stage, inventory, limit):
+        folder = tempfile.TemporaryDirectory(prefix='cka-lab-watch-', dir=tmp_path)
+        with folder as path:
+            made.append(path)
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError('SIGTERM did not stop the grading')
+    monkeypatch.setattr(cli, 'grade_once', grade_once)
+    before = signal.getsignal(signal.SIGTERM)
+
+    assert cli.main(['watch', 'netns_lab']) == 2
+    assert 'cka-lab watch: stopped' in capsys.readouterr().err
+    assert made and not os.path.exists(made[0])
+    assert signal.getsignal(signal.SIGTERM) is before
