@@ -94,7 +94,8 @@ class ActionModule(ActionBase):
         declared = []
         for name in names:
             host = hostvars.get(name) or {}
-            declared.append((name, self._value(host, 'ansible_host'), self._value(host, 'ansible_ssh_private_key_file')))
+            declared.append((name, self._value(host, 'ansible_host'),
+                             self._value(host, 'ansible_ssh_private_key_file')))
         problems = declaration_problems(declared, subnet)
         if problems:
             return dict(result, failed=True, msg=' '.join(problems), problems=problems)
