@@ -126,6 +126,17 @@ def pytest_generate_tests(metafunc):
                               for lab, item in pairs])
 
 
+def pytest_collection_modifyitems(config, items):
+    """One xdist group per machine: with `pytest -n N --dist loadgroup` (playbooks/check.yml grading a room)
+    each machine is graded by one worker, over the one SSH connection that worker keeps to it."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        lab = getattr(getattr(item, "callspec", None), "params", {}).get("lab")
+        if isinstance(lab, Lab):
+            item.add_marker(pytest.mark.xdist_group(lab.name))
+
+
 @pytest.fixture
 def peers(lab):
     """The machines of `lab`'s lab (itself included), for checks that cross machines (a pod on another node)."""

@@ -294,3 +294,26 @@ def test_check_yml_without_a_students_group_makes_each_machine_its_own_row():
     room = {"netns_lab": ["a", "b"], "local_lab_machines": ["a", "b"]}
 
     assert students_of(room, ["a", "b"]) == {"a": "a", "b": "b"}
+
+
+def check_workers(asked, given=0):
+    """__check_workers of playbooks/vars/check.yml: the pytest-xdist processes the grader runs."""
+    text = yaml.safe_load((CHECK_YML.parent / "vars" / "check.yml").read_text())["__check_workers"]
+    variables = {"check_workers": given, "__check_asked": ["m%02d" % n for n in range(asked)]}
+    return int(Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text)))
+
+
+@pytest.mark.parametrize("asked, workers", [(1, 1), (4, 1), (5, 2), (10, 3), (16, 4), (30, 8), (200, 8)])
+def test_a_room_is_graded_by_one_worker_per_four_machines_up_to_eight(asked, workers):
+    assert check_workers(asked) == workers
+
+
+def test_check_workers_given_is_used_as_it_is():
+    assert check_workers(30, given=3) == 3 and check_workers(1, given=2) == 2
+
+
+def test_the_grader_passes_the_workers_to_pytest_xdist_with_one_group_per_machine():
+    task = next(t for t in yaml.safe_load(CHECK_YML.read_text())[3]["tasks"][0]["block"]
+                if t["name"] == "Run the Testinfra checks")
+    assert "['-n', __check_workers | string, '--dist', 'loadgroup'] if __check_workers | int > 1" in \
+        task["ansible.builtin.command"]["argv"]
