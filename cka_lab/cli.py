@@ -45,9 +45,11 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_practice import (  # n
     AnswerError,
     AnswersFileError,
     load_answers,
+    not_of_kind,
     read_answer,
     same,
     schema_errors,
+    shown,
 )
 import scoreboard  # noqa: E402  (checks/scoreboard.py)
 
@@ -159,7 +161,9 @@ def grade(asked, answers):
         elif same(question['compare'], expected, given, question.get('choices') or ()):
             out.append((host, question, given, True, ''))
         else:
-            out.append((host, question, given, False, 'wrong: %s - see `%s`' % (given.strip(), question['hint'])))
+            kind = not_of_kind(question['compare'], given)
+            out.append((host, question, given, False, 'wrong: %s%s - see `%s`'
+                        % (shown(given), ' (not %s)' % kind if kind else '', question['hint'])))
     return out
 
 

@@ -311,7 +311,7 @@ def test_the_terminal_session_asks_each_question_and_ends_with_the_score(tmp_pat
     assert rc == 1
     assert 'Question 1 of 5 (on netns-host): Which network namespace has the address 192.168.15.2?' in out
     assert out.count('Right.') == 4
-    assert 'Wrong: wrong - see `ip netns exec blue ip route`' in out
+    assert 'Wrong: wrong (not an IP address like 192.168.15.1) - see `ip netns exec blue ip route`' in out
     assert out.rstrip().splitlines()[-2] == 'Score: 4 of 5 right (80%)'
 
 
@@ -360,3 +360,22 @@ def test_a_student_whose_machines_cannot_be_read_stops_none_of_the_others(tmp_pa
     cases = junit_cases(tmp_path)
     assert cases['test_practice_202[ana: bridge-address]'] is None
     assert cases['test_practice_202[ben: bridge-address]'].startswith('not graded: reading the lab failed')
+
+
+@pytest.mark.parametrize('compare, given, example', [
+    ('address', 'the bridge', 'an IP address like 192.168.15.1'),
+    ('endpoint', '192.168.15.2', 'an address and a port like 192.168.15.2:80'),
+    ('mac', '02:42:ac:11:00', 'a MAC address like 02:42:ac:11:00:02'),
+    ('number', 'three', 'a whole number like 3'),
+    ('address', '192.168.15.9', None),  # of the kind, just not the answer
+    ('name', '?', None),  # any text is a name
+])
+def test_a_wrong_answer_that_is_not_of_its_kind_says_what_one_looks_like(compare, given, example):
+    from ansible_collections.cka.lab.plugins.module_utils.lab_practice import not_of_kind
+    assert not_of_kind(compare, given) == example
+
+
+def test_a_long_answer_is_shown_on_one_line_cut_short():
+    from ansible_collections.cka.lab.plugins.module_utils.lab_practice import shown
+    assert shown('a\n b') == 'a b'
+    assert shown('x' * 5000) == 'x' * 77 + '...'

@@ -191,6 +191,35 @@ _NORMAL = {
 }
 
 
+# What an answer of each kind looks like, for a wrong answer that is not of its kind at all.
+KIND_EXAMPLES = {
+    'mac': 'a MAC address like 02:42:ac:11:00:02',
+    'address': 'an IP address like 192.168.15.1',
+    'cidr': 'a network like 10.244.0.0/16',
+    'interface_address': 'an address with its prefix length like 192.168.15.5/24',
+    'endpoint': 'an address and a port like 192.168.15.2:80',
+    'port': 'a port number like 80',
+    'number': 'a whole number like 3',
+}
+
+
+def not_of_kind(compare, given):
+    """What `given` should have looked like when it is not an answer of kind `compare` at all, else None."""
+    if compare not in KIND_EXAMPLES:
+        return None
+    try:
+        _NORMAL[compare](str(given))
+    except (ValueError, TypeError):
+        return KIND_EXAMPLES[compare]
+    return None
+
+
+def shown(given, width=80):
+    """A student's answer as a message shows it: on one line, a long one cut with an ellipsis."""
+    text = ' '.join(str(given).split())
+    return text if len(text) <= width else text[:width - 3] + '...'
+
+
 def same(compare, expected, given, choices=()):
     """Whether `given` (a student's answer, text) is `expected` (read from the machine), compared as
     `compare` says (see COMPARES). An answer that is not of the kind at all is wrong, never an error."""
