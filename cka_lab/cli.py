@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import os
 import pathlib
@@ -169,6 +170,8 @@ def grade(asked, answers):
 
 def ask(asked, read=None, write=print):
     """Ask each question in the terminal (`read`, default input()); {id: answer}."""
+    if read is None and sys.stdin.isatty():
+        importlib.import_module('readline')  # input() then edits the line: arrow keys move, not type escapes
     read = read or input
     answers = {}
     for n, (host, question, expected, problem) in enumerate(asked, 1):
@@ -297,7 +300,7 @@ def checked_stages(args):
     if args.lab not in labs:
         raise PracticeError('%s is not a lab the lab engine builds; allowed: %s' % (args.lab, ', '.join(labs)))
     if args.stage is not None and args.stage not in labs[args.lab]:
-        raise PracticeError('--stage %s is not a stage of lab %s; allowed: %s'
+        raise PracticeError("--stage '%s' is not a stage of lab %s; allowed: %s"
                             % (args.stage, args.lab, ', '.join(labs[args.lab])))
     return labs[args.lab]
 
@@ -380,13 +383,13 @@ def watch_command(args, sleep=None, clock=None):
 
 
 def seconds(text):
-    """--every: a number of seconds above 0 (argparse type)."""
+    """--every: a number of seconds from 1 to 3600 (argparse type)."""
     try:
         value = float(text)
     except ValueError:
         value = float('nan')
-    if not value > 0 or value == float('inf'):
-        raise argparse.ArgumentTypeError("'%s' is not a number of seconds above 0, like 5" % text)
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("'%s' is not a number of seconds from 1 to 3600, like 5" % text)
     return value
 
 

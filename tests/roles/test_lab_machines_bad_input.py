@@ -55,7 +55,7 @@ BAD_INPUT = [
         id='an ansible_host outside 10.213.0.0/24 is refused'),
     pytest.param(
         machines(machine('pytest-first', '10.213.0.250'), machine('pytest-second', '10.213.0.250')), {}, UNIQUE_TASK,
-        [('ansible_host: two lab machines share an address (10.213.0.250, 10.213.0.250)',
+        [('ansible_host: pytest-first and pytest-second share the address 10.213.0.250',
           'allowed: one distinct address per machine')],
         id='two machines with the same ansible_host are refused'),
     pytest.param(

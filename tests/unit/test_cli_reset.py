@@ -48,8 +48,8 @@ def test_a_failed_reset_builds_nothing_and_says_so(playbook_runs, capsys):
 
 @pytest.mark.parametrize('argv, message', [
     (['reset', 'weave_lab'], 'weave_lab is not a lab the lab engine builds; allowed: cni_lab,'),
-    (['reset', 'netns_lab', '--stage', 'end'], '--stage end is not a stage of lab netns_lab; allowed: start, direct, '
-                                              'full'),
+    (['reset', 'netns_lab', '--stage', 'end'], "--stage 'end' is not a stage of lab netns_lab; allowed: start, "
+                                              "direct, full"),
 ])
 def test_a_bad_lab_or_stage_is_refused_before_anything_runs(playbook_runs, capsys, argv, message):
     assert cli.main(argv) == 2

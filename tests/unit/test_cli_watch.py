@@ -57,24 +57,24 @@ def test_a_machine_the_grader_cannot_reach_is_shown_and_never_done(gradings, cap
 
 @pytest.mark.parametrize('argv, message', [
     (['watch', 'weave_lab'], 'weave_lab is not a lab the lab engine builds'),
-    (['watch', 'netns_lab', '--stage', 'end'], '--stage end is not a stage of lab netns_lab'),
+    (['watch', 'netns_lab', '--stage', 'end'], "--stage 'end' is not a stage of lab netns_lab"),
 ])
 def test_a_bad_lab_or_stage_is_refused_before_grading(gradings, capsys, argv, message):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err and gradings.calls == []
 
 
-@pytest.mark.parametrize('every', ['0', '-5', 'nan', 'inf', 'soon'])
+@pytest.mark.parametrize('every', ['0', '-5', '0.5', '1e-300', '3601', '1e10', 'nan', 'inf', 'soon'])
 def test_an_interval_that_is_not_a_positive_number_of_seconds_is_refused(gradings, capsys, every):
     with pytest.raises(SystemExit) as stopped:
         cli.main(['watch', 'netns_lab', '--every', every])
     assert stopped.value.code == 2 and gradings.calls == []
-    assert "argument --every: '%s' is not a number of seconds above 0, like 5" % every in capsys.readouterr().err
+    assert "argument --every: '%s' is not a number of seconds from 1 to 3600, like 5" % every in capsys.readouterr().err
 
 
 def test_an_empty_stage_is_refused_not_taken_for_the_default(gradings, capsys):
     assert cli.main(['watch', 'netns_lab', '--stage', '']) == 2
-    assert '--stage  is not a stage of lab netns_lab; allowed: start, direct, full' in capsys.readouterr().err
+    assert "--stage '' is not a stage of lab netns_lab; allowed: start, direct, full" in capsys.readouterr().err
     assert gradings.calls == []
 
 

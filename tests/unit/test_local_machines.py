@@ -8,7 +8,8 @@ and tests/live/test_classroom.py (machines made with another checkout's key, wit
 
 import pytest
 
-from ansible_collections.cka.lab.plugins.action.local_machines import KEY_LABEL, declaration_problems, sort_machines
+from ansible_collections.cka.lab.plugins.action.local_machines import (KEY_LABEL, declaration_problems, sort_machines,
+                                                                      subnet_problem)
 
 SUBNET = '10.213.0.0/24'
 KEY = '/work/lab/.lab/id_ed25519'
@@ -32,6 +33,8 @@ def test_usable_machines_have_no_problem():
     ('lab-machine.example', 'a host name'),
     ('fd00::5', 'IPv6'),
     ('010.213.0.5', 'leading zeros (ambiguous)'),
+    ('10.213.0.0', 'the network address'),
+    ('10.213.0.255', 'the broadcast address'),
     (None, 'unset'),
 ])
 def test_an_unusable_address_is_named_with_what_is_allowed(address, why):
@@ -39,20 +42,47 @@ def test_an_unusable_address_is_named_with_what_is_allowed(address, why):
 
     assert problems == ["ansible_host of pytest-a: '%s' is not usable; allowed: an IPv4 address inside "
                         "lab_machines_network_subnet (10.213.0.0/24) other than its first address, which is the "
-                        "Podman gateway." % (address or '(unset)')], why
+                        "Podman gateway, and its network and broadcast addresses." % (address or '(unset)')], why
 
 
 def test_every_problem_is_named_at_once():
-    problems = declaration_problems([('a', '10.213.0.9', None), ('b', '10.213.0.9', KEY), ('c', '10.9.0.1', KEY)],
+    problems = declaration_problems([('a', '10.213.0.9', None), ('b', '10.213.0.9', KEY), ('c', '10.9.0.1', KEY),
+                                     ('d', ('!', "'room' is undefined"), KEY), ('e', None, KEY), ('f', None, KEY)],
                                     SUBNET)
 
     assert problems == [
         'ansible_ssh_private_key_file of a is not set; allowed: a path where the project keeps (or creates) the key '
         'the machines accept for root.',
         "ansible_host of c: '10.9.0.1' is not usable; allowed: an IPv4 address inside lab_machines_network_subnet "
-        "(10.213.0.0/24) other than its first address, which is the Podman gateway.",
-        'ansible_host: two lab machines share an address (10.213.0.9, 10.213.0.9, 10.9.0.1); allowed: one distinct '
-        'address per machine.']
+        "(10.213.0.0/24) other than its first address, which is the Podman gateway, and its network and broadcast "
+        "addresses.",
+        "ansible_host of d cannot be rendered: 'room' is undefined",
+        "ansible_host of e: '(unset)' is not usable; allowed: an IPv4 address inside lab_machines_network_subnet "
+        "(10.213.0.0/24) other than its first address, which is the Podman gateway, and its network and broadcast "
+        "addresses.",
+        "ansible_host of f: '(unset)' is not usable; allowed: an IPv4 address inside lab_machines_network_subnet "
+        "(10.213.0.0/24) other than its first address, which is the Podman gateway, and its network and broadcast "
+        "addresses.",
+        'ansible_host: a and b share the address 10.213.0.9; allowed: one distinct address per machine.']
+
+
+@pytest.mark.parametrize('subnet, why', [
+    ('10.213.0.0/24', None),
+    ('10.213.0.0/30', None),
+    ('10.213.0.10/32', 'has no room for the gateway and a machine'),
+    ('10.213.0.0/31', 'has no room for the gateway and a machine'),
+    ('10.213.0.5/24', 'is not usable'),  # host bits set
+    ('fd00::/64', 'is not usable'),
+    ('10.213.0.0/33', 'is not usable'),
+    ('abc', 'is not usable'),
+])
+def test_the_subnet_must_be_an_ipv4_network_with_room_for_machines(subnet, why):
+    problem = subnet_problem(subnet)
+    if why is None:
+        assert problem is None
+    else:
+        assert problem == "lab_machines_network_subnet: '%s' %s; allowed: an IPv4 network address with a prefix " \
+                          "length of at most 30, such as 10.213.0.0/24" % (subnet, why)
 
 
 def test_machines_are_sorted_into_missing_stopped_and_foreign():

@@ -5,6 +5,7 @@ and cka-lab practice's session and reports on what playbooks/practice.yml would 
 the live lab, named LIVE_202 here)."""
 
 import copy
+import json
 import pathlib
 import xml.etree.ElementTree as ET
 
@@ -242,7 +243,7 @@ def test_each_wrong_answer_is_marked_wrong_with_its_hint(tmp_path, lab_double, c
     assert 'Score: 0 of 5 right (0%)' in out
     failures = junit_cases(tmp_path)
     assert failures['test_practice_202[netns-host: namespace-of-address]'] == \
-        'wrong: red - see `ip netns exec <namespace> ip addr (for each namespace of `ip netns`)`'
+        'wrong: red - see `ip netns exec <namespace> ip addr (for each namespace that ip netns lists)`'
     assert failures['test_practice_202[netns-host: masquerade-interface]'].startswith('not answered - see `ip route')
     assert all(message is not None for message in failures.values())
 
@@ -379,3 +380,32 @@ def test_a_long_answer_is_shown_on_one_line_cut_short():
     from ansible_collections.cka.lab.plugins.module_utils.lab_practice import shown
     assert shown('a\n b') == 'a b'
     assert shown('x' * 5000) == 'x' * 77 + '...'
+
+
+def test_an_answer_a_terminal_or_xml_cannot_take_is_shown_with_replacement_characters():
+    from ansible_collections.cka.lab.plugins.module_utils.lab_practice import shown
+    assert shown('blu\x1b[De') == 'blu\ufffd[De'
+    assert shown('a\x00b\ud800c') == 'a\ufffdb\ufffdc'
+
+
+@pytest.mark.parametrize('student', ['Smith: Jane', 'x]y', 'a[1]', 'tab\tname', '', 'n' * 65])
+def test_a_student_name_that_would_break_the_scoreboard_is_refused(tmp_path, student):
+    from ansible_collections.cka.lab.plugins.module_utils.lab_practice import AnswersFileError, load_answers
+    path = tmp_path / 'answers.yml'
+    path.write_text(json.dumps({'practice': '202', 'student': student, 'answers': {}}))
+    with pytest.raises(AnswersFileError, match="student '.*' is not usable; allowed: letters, digits"):
+        load_answers(str(path), {'practice': '202', 'questions': []})
+
+
+def test_a_usable_student_name_is_kept():
+    from ansible_collections.cka.lab.plugins.module_utils.lab_practice import student_problem
+    assert student_problem("Jane O'Brien-Smith (2)") is None
+
+
+def test_an_answer_with_control_characters_is_graded_and_reported_in_well_formed_xml(tmp_path, lab_double, capsys):
+    given = answers_file(tmp_path, dict(RIGHT_202, **{'gateway-to-lan': '10.0.0.1\x1b[D\x00'}), 'ctl.yml')
+    rc = cli.main(['practice', '202', '--answers', given, '--reports', str(tmp_path)])
+
+    assert rc == 1, capsys.readouterr()
+    assert junit_cases(tmp_path)['test_practice_202[netns-host: gateway-to-lan]'].startswith(
+        'wrong: 10.0.0.1\ufffd[D\ufffd')

@@ -308,8 +308,8 @@ def test_a_room_is_graded_by_one_worker_per_four_machines_up_to_eight(asked, wor
     assert check_workers(asked) == workers
 
 
-def test_check_workers_given_is_used_as_it_is():
-    assert check_workers(30, given=3) == 3 and check_workers(1, given=2) == 2
+def test_check_workers_given_is_used_up_to_the_machines_graded():
+    assert check_workers(30, given=3) == 3 and check_workers(30, given=64) == 30 and check_workers(1, given=2) == 1
 
 
 def test_the_grader_passes_the_workers_to_pytest_xdist_with_one_group_per_machine():

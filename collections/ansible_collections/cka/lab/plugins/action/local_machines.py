@@ -22,31 +22,58 @@ MACHINE_LABEL = 'io.github.cka-lab.machine'
 KEY_LABEL = 'io.github.cka-lab.authorized-key'
 
 
+SUBNET_RULE = 'an IPv4 network address with a prefix length of at most 30, such as 10.213.0.0/24'
+
+
+def subnet_problem(subnet):
+    """Why `subnet` cannot be the internal Podman network's, or None."""
+    try:
+        network = ipaddress.IPv4Network(subnet)
+    except (ValueError, TypeError):
+        return "lab_machines_network_subnet: '%s' is not usable; allowed: %s" % (subnet, SUBNET_RULE)
+    if network.prefixlen > 30:
+        return ("lab_machines_network_subnet: '%s' has no room for the gateway and a machine; allowed: %s"
+                % (subnet, SUBNET_RULE))
+    return None
+
+
 def declaration_problems(machines, subnet):
     """Every problem of the machines' declarations, one sentence each; [] when all are usable.
 
     machines: [(name, ansible_host or None, ansible_ssh_private_key_file or None)]; subnet: an IPv4 network
-    such as '10.213.0.0/24', whose first address is the Podman gateway.
+    that subnet_problem accepts, such as '10.213.0.0/24', whose first address is the Podman gateway.
+    An ansible_host given as a problem already (an AnsibleError's text) is passed as ('!', text).
     """
-    network = ipaddress.ip_network(subnet, strict=False)
-    gateway = next(network.hosts(), None)
+    network = ipaddress.IPv4Network(subnet)
+    gateway = network.network_address + 1
     problems = []
     for name, address, key in machines:
-        try:
-            usable = ipaddress.IPv4Address(address) in network and ipaddress.IPv4Address(address) != gateway
-        except (ipaddress.AddressValueError, ValueError, TypeError):
-            usable = False
-        if not usable:
-            problems.append("ansible_host of %s: '%s' is not usable; allowed: an IPv4 address inside "
-                            "lab_machines_network_subnet (%s) other than its first address, which is the Podman "
-                            "gateway." % (name, address or '(unset)', subnet))
-        if not key:
+        if isinstance(address, tuple):
+            problems.append('ansible_host of %s cannot be rendered: %s' % (name, address[1]))
+        else:
+            try:
+                ip = ipaddress.IPv4Address(address)
+                usable = ip in network and ip not in (network.network_address, network.broadcast_address, gateway)
+            except (ipaddress.AddressValueError, ValueError, TypeError):
+                usable = False
+            if not usable:
+                problems.append("ansible_host of %s: '%s' is not usable; allowed: an IPv4 address inside "
+                                "lab_machines_network_subnet (%s) other than its first address, which is the "
+                                "Podman gateway, and its network and broadcast addresses."
+                                % (name, address or '(unset)', subnet))
+        if isinstance(key, tuple):
+            problems.append('ansible_ssh_private_key_file of %s cannot be rendered: %s' % (name, key[1]))
+        elif not key:
             problems.append("ansible_ssh_private_key_file of %s is not set; allowed: a path where the project keeps "
                             "(or creates) the key the machines accept for root." % name)
-    addresses = [address or '' for _, address, _ in machines]
-    if len(addresses) != len(set(addresses)):
-        problems.append("ansible_host: two lab machines share an address (%s); allowed: one distinct address per "
-                        "machine." % ', '.join(addresses))
+    sharing = {}
+    for name, address, _ in machines:
+        if isinstance(address, str) and address:
+            sharing.setdefault(address, []).append(name)
+    for address, names in sharing.items():
+        if len(names) > 1:
+            problems.append("ansible_host: %s share the address %s; allowed: one distinct address per machine."
+                            % (' and '.join(names), address))
     return problems
 
 
@@ -85,11 +112,8 @@ class ActionModule(ActionBase):
         names = list(args.get('hosts') or [])
         subnet = args.get('subnet')
         state = args.get('state', 'present')
-        try:
-            ipaddress.ip_network(subnet, strict=False)
-        except (ValueError, TypeError):
-            return dict(result, failed=True, msg="lab_machines_network_subnet: '%s' is not a network; allowed: an "
-                                                 "IPv4 network such as 10.213.0.0/24" % subnet)
+        if subnet_problem(subnet):
+            return dict(result, failed=True, msg=subnet_problem(subnet))
         hostvars = task_vars.get('hostvars') or {}
         declared = []
         for name in names:
@@ -131,10 +155,11 @@ class ActionModule(ActionBase):
         return dict(result, changed=False, **found)
 
     def _value(self, host, name):
-        """A host variable as a string, rendered; None when unset or empty."""
+        """A host variable as a string, rendered; None when unset or empty; ('!', why) when it cannot be
+        rendered."""
         try:
             value = host.get(name) if hasattr(host, 'get') else None
             value = self._templar.template(value) if value is not None else None
-        except AnsibleError:
-            return None
+        except AnsibleError as exc:
+            return ('!', ' '.join(str(exc.message).split()))
         return str(value) if value not in (None, '') else None

@@ -215,9 +215,28 @@ def not_of_kind(compare, given):
 
 
 def shown(given, width=80):
-    """A student's answer as a message shows it: on one line, a long one cut with an ellipsis."""
-    text = ' '.join(str(given).split())
+    """A student's answer as a message shows it: on one line, a long one cut with an ellipsis, and every
+    character a terminal or an XML report cannot take (control characters such as an arrow key's escape,
+    lone surrogates) shown as U+FFFD."""
+    text = ''.join('\ufffd' if _unprintable(c) else c for c in ' '.join(str(given).split()))
     return text if len(text) <= width else text[:width - 3] + '...'
+
+
+def _unprintable(char):
+    code = ord(char)
+    return code < 0x20 or 0x7f <= code < 0xa0 or 0xd800 <= code < 0xe000 or code in (0xfffe, 0xffff)
+
+
+# A student's name is part of each report's test name (test_practice_ID[STUDENT: question]), as the
+# grader's machine names are: ':', '[' and ']' would cut it in the wrong place on the scoreboard.
+STUDENT_RULE = 'letters, digits, spaces and . _ - \' @ (+) (no : [ ] or control characters), at most 64'
+
+
+def student_problem(name):
+    """Why `name` cannot name a student on the scoreboard, or None."""
+    if not name.strip() or len(name) > 64 or any(c in ':[]' or _unprintable(c) for c in name):
+        return "'%s' is not usable; allowed: %s" % (shown(name), STUDENT_RULE)
+    return None
 
 
 def same(compare, expected, given, choices=()):
@@ -282,4 +301,6 @@ def load_answers(path, practice):
     for key in ('student', 'limit'):
         if key in data and not isinstance(data[key], str):
             raise AnswersFileError('%s: %s must be text, not %s' % (path, key, type(data[key]).__name__))
+    if 'student' in data and student_problem(data['student']):
+        raise AnswersFileError('%s: student %s' % (path, student_problem(data['student'])))
     return {key: str(value) for key, value in answers.items()}, data.get('student'), data.get('limit')
