@@ -401,6 +401,9 @@ def inventory(text):
     if not os.path.exists(text):
         raise argparse.ArgumentTypeError("'%s' does not exist; give an inventory file or folder (inventory/rehearsal, "
                                          "inventory/classroom.example) or hosts as a list ending in a comma" % text)
+    if os.path.isdir(text) and not any(os.path.isfile(os.path.join(text, name)) for name in os.listdir(text)):
+        raise argparse.ArgumentTypeError("'%s' is a folder with no inventory file in it; give an inventory file or "
+                                         "a folder of them (inventory/rehearsal)" % text)
     return os.path.abspath(text)
 
 

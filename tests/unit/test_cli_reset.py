@@ -66,3 +66,10 @@ def test_an_inventory_that_does_not_exist_is_refused_before_anything_runs(playbo
 def test_a_host_list_is_passed_as_it_is(playbook_runs):
     assert cli.main(['reset', 'netns_lab', '-i', 'live-a,']) == 0
     assert playbook_runs.argvs[0][-2:] == ['-i', 'live-a,']
+
+
+def test_a_folder_without_an_inventory_file_is_refused(playbook_runs, capsys, tmp_path):
+    (tmp_path / 'empty' / 'group_vars').mkdir(parents=True)
+    with pytest.raises(SystemExit):
+        cli.main(['reset', 'netns_lab', '-i', str(tmp_path / 'empty')])
+    assert 'is a folder with no inventory file in it' in capsys.readouterr().err and playbook_runs.argvs == []
