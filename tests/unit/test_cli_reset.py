@@ -25,6 +25,7 @@ def playbook_runs(monkeypatch):
 
 def test_a_students_lab_is_reset_then_built_at_the_stage(playbook_runs, capsys, tmp_path):
     (tmp_path / 'inv').mkdir()
+    (tmp_path / 'inv' / 'hosts.yml').write_text('all: {}\n')
     room = str(tmp_path / 'inv')
     assert cli.main(['reset', 'netns_lab', '--stage', 'direct', '--limit', 'student07', '-i', room]) == 0
 

@@ -87,6 +87,7 @@ def test_an_inventory_that_does_not_exist_is_refused_before_grading(gradings, ca
 
 def test_a_relative_inventory_is_given_to_ansible_as_an_absolute_path(gradings, monkeypatch, tmp_path):
     (tmp_path / 'room').mkdir()
+    (tmp_path / 'room' / 'hosts.yml').write_text('all: {}\n')
     monkeypatch.chdir(tmp_path)
     gradings.results = [({'live-a': [PRESENT]}, [])]
     assert cli.main(['watch', 'netns_lab', '--once', '-i', 'room']) == 0
