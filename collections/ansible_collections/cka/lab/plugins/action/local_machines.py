@@ -112,8 +112,9 @@ class ActionModule(ActionBase):
         names = list(args.get('hosts') or [])
         subnet = args.get('subnet')
         state = args.get('state', 'present')
-        if subnet_problem(subnet):
-            return dict(result, failed=True, msg=subnet_problem(subnet))
+        problem = subnet_problem(subnet)
+        if problem:
+            return dict(result, failed=True, msg=problem)
         hostvars = task_vars.get('hostvars') or {}
         declared = []
         for name in names:

@@ -301,6 +301,7 @@ def load_answers(path, practice):
     for key in ('student', 'limit'):
         if key in data and not isinstance(data[key], str):
             raise AnswersFileError('%s: %s must be text, not %s' % (path, key, type(data[key]).__name__))
-    if 'student' in data and student_problem(data['student']):
-        raise AnswersFileError('%s: student %s' % (path, student_problem(data['student'])))
+    problem = student_problem(data['student']) if 'student' in data else None
+    if problem:
+        raise AnswersFileError('%s: student %s' % (path, problem))
     return {key: str(value) for key, value in answers.items()}, data.get('student'), data.get('limit')
