@@ -4,6 +4,7 @@
 """Render and validate a lab declaration on the Ansible computer; nothing runs on the machine."""
 from __future__ import annotations
 
+import copy
 import os
 import re
 
@@ -18,6 +19,14 @@ from ansible_collections.cka.lab.plugins.module_utils.lab_types import TypeSpecE
 
 
 _INDEX = re.compile(r'^(machine\.\w+|probes)\[(\d+)\]')
+# libyaml's parser when PyYAML has it (the same data, about ten times faster than the pure-Python one).
+_YAML_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+# A reference to a value: `{{ name }}`, `{{ item.address }}`, `{{ item[0].name }}`.
+_PATH = r'[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*'
+_REFERENCE = re.compile(r'\{\{ *(%s) *\}\}' % _PATH)
+_WHOLE_REFERENCE = re.compile(r'\{\{ *(%s) *\}\}\Z' % _PATH)
+_STEP = re.compile(r'\.(\w+)|\[(\d+)\]')
+_NOT_DIRECT = object()
 
 
 def _kind(value):
@@ -41,12 +50,82 @@ def _argv_words(machine):
             sysctl['value'] = word(sysctl['value'])
 
 
+def _follow(path, scope):
+    """The value `path` (`item[0].name`) names in `scope`, or _NOT_DIRECT when it is not plainly there."""
+    root = re.match(r'\w+', path).group(0)
+    if root not in scope:
+        return _NOT_DIRECT
+    value = scope[root]
+    for key, index in _STEP.findall(path[len(root):]):
+        if key:
+            # Jinja reads `.items` of a dict as its method: such names are left to it.
+            if not isinstance(value, dict) or key not in value or hasattr(dict, key):
+                return _NOT_DIRECT
+            value = value[key]
+        else:
+            if not isinstance(value, list) or int(index) >= len(value):
+                return _NOT_DIRECT
+            value = value[int(index)]
+    return value
+
+
+def direct(text, scope):
+    """`text` rendered without Jinja when it only places values of `scope` (the lab's variables, `item`,
+    `index`), else _NOT_DIRECT.
+
+    Ansible's templar compiles each template string again each time it renders it (ansible-core 2.19 keeps
+    no compiled template), and a lab's loops render the same strings once per item: lesson 200's lab
+    rendered 339 template strings, 44 of them different, and most only `{{ item[1].name }}`. The forms
+    taken here give what Jinja gives (tests/roles/test_declaration_rendering.py renders every lab both ways):
+    - the whole string one reference, `{{ item.address }}`: the value itself, in its type (a copy);
+    - references in text on one line, `{{ item[0].name }} asks {{ item[1].name }}`: the text with each
+      value written in, when every value is a string or a whole number.
+    A name `scope` does not hold (a host variable, `groups`), a missing key or index, a dict's own
+    attribute (`.items`), a filter or any other expression is left to Ansible's templar.
+    """
+    whole = _WHOLE_REFERENCE.match(text)
+    if whole:
+        value = _follow(whole.group(1), scope)
+        return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+    if '\n' in text or '{%' in text or '{#' in text:
+        return _NOT_DIRECT
+    parts = []
+    end = 0
+    for found in _REFERENCE.finditer(text):
+        value = _follow(found.group(1), scope)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return _NOT_DIRECT
+        parts += [text[end:found.start()], str(value)]
+        end = found.end()
+    rest = text[end:]
+    if '{{' in rest or '}}' in rest or any('{{' in part or '}}' in part for part in parts[::2]):
+        return _NOT_DIRECT
+    return ''.join(parts) + rest
+
+
+class _Scope:
+    """What templates of one place render with: the variables, and Ansible's templar over the host's
+    variables and these, made when a template first needs it."""
+
+    def __init__(self, action, task_vars, variables):
+        self.action, self.task_vars, self.variables = action, task_vars, variables
+        self._templar = None
+
+    def templar(self):
+        if self._templar is None:
+            self._templar = self.action._templar.copy_with_new_env(
+                available_variables=dict(self.task_vars, **self.variables))
+        return self._templar
+
+
 # Documented in plugins/modules/lab_declaration.py (ansible-doc cka.lab.lab_declaration).
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
+    # Render plain references without Jinja (direct()); False renders every template with Ansible's templar.
+    DIRECT_REFERENCES = True
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -60,7 +139,7 @@ class ActionModule(ActionBase):
             known = sorted(f[:-4] for f in os.listdir(labs_dir) if f.endswith('.yml')) if os.path.isdir(labs_dir) else []
             return dict(result, failed=True, msg="lab: '%s' has no file %s; labs: %s" % (lab, path, ', '.join(known)))
         with open(path, encoding='utf-8') as handle:
-            source = yaml.safe_load(handle)
+            source = yaml.load(handle, Loader=_YAML_LOADER)
 
         errors = []
         variables = self._variables(lab, source, task_vars, errors)
@@ -75,31 +154,28 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
         stage = args.get('stage') or variables[lab + '_stage']
         state = variables[lab + '_state']
-        templar = self._templar.copy_with_new_env(available_variables=dict(task_vars, **variables))
         origins = {}
         for name, text in (source.get('let') or {}).items():
-            variables[name] = self._render(templar, text, 'let.' + name, origins, errors)
-            templar = self._templar.copy_with_new_env(available_variables=dict(task_vars, **variables))
+            variables[name] = self._render(_Scope(self, task_vars, variables), text, 'let.' + name, origins, errors)
+        scope = _Scope(self, task_vars, variables)
         for i, item in enumerate(source.get('require') or []):
             # Every condition is tried; one that cannot even be rendered after
             # another failed is a consequence of that one, and not reported.
             where = 'require[%d]' % i
             failed_before = list(errors)
-            holds = self._render(templar, item.get('that'), where + '.that', origins, errors)
+            holds = self._render(scope, item.get('that'), where + '.that', origins, errors)
             if failed_before and len(errors) > len(failed_before):
                 del errors[len(failed_before):]
                 continue
             if holds is not True and len(errors) == len(failed_before):
-                message = self._render(templar, item.get('message') or '', where + '.message', origins, errors)
+                message = self._render(scope, item.get('message') or '', where + '.message', origins, errors)
                 errors.append(' '.join(str(message).split()) or '%s: %s does not hold' % (where, item.get('that')))
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
-        machine = {kind: self._render_list(templar, task_vars, variables, items or [], 'machine.' + kind, origins,
-                                           errors)
+        machine = {kind: self._render_list(scope, items or [], 'machine.' + kind, origins, errors)
                    for kind, items in (source.get('machine') or {}).items()}
-        probes = self._render_list(templar, task_vars, variables, source.get('probes') or [], 'probes', origins,
-                                   errors)
-        roles = self._render_list(templar, task_vars, variables, source.get('roles') or [], 'roles', origins, errors)
+        probes = self._render_list(scope, source.get('probes') or [], 'probes', origins, errors)
+        roles = self._render_list(scope, source.get('roles') or [], 'roles', origins, errors)
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
 
@@ -171,43 +247,46 @@ class ActionModule(ActionBase):
         return default
 
     # -- rendering ----------------------------------------------------------
-    def _render(self, templar, value, where, origins, errors):
+    def _render(self, scope, value, where, origins, errors):
         """`value` with every string rendered; records which template made each rendered string."""
         if isinstance(value, str):
             if '{{' not in value and '{%' not in value:
                 return value
+            rendered = direct(value, scope.variables) if self.DIRECT_REFERENCES else _NOT_DIRECT
+            if rendered is not _NOT_DIRECT:
+                origins[where] = value.strip()
+                return rendered
             try:
-                rendered = templar.template(trust_as_template(value))
+                rendered = scope.templar().template(trust_as_template(value))
             except AnsibleError as exc:
                 errors.append('%s: %s cannot be rendered: %s' % (where, value.strip(), exc.message))
                 return None
             origins[where] = value.strip()
             return rendered
         if isinstance(value, list):
-            return [self._render(templar, v, '%s[%d]' % (where, i), origins, errors) for i, v in enumerate(value)]
+            return [self._render(scope, v, '%s[%d]' % (where, i), origins, errors) for i, v in enumerate(value)]
         if isinstance(value, dict):
-            return {k: self._render(templar, v, '%s.%s' % (where, k), origins, errors) for k, v in value.items()}
+            return {k: self._render(scope, v, '%s.%s' % (where, k), origins, errors) for k, v in value.items()}
         return value
 
-    def _render_list(self, templar, task_vars, variables, items, where, origins, errors):
+    def _render_list(self, scope, items, where, origins, errors):
         """Render a list of objects; an object with `loop` is repeated once per item of its rendered loop."""
         out = []
         for i, item in enumerate(items):
             source_where = '%s[%d]' % (where, i)
             if not isinstance(item, dict) or 'loop' not in item:
-                rendered = self._render(templar, item, '%s[%d]' % (where, len(out)), origins, errors)
+                rendered = self._render(scope, item, '%s[%d]' % (where, len(out)), origins, errors)
                 origins.setdefault(('item', '%s[%d]' % (where, len(out))), source_where)
                 out.append(rendered)
                 continue
-            loop = self._render(templar, item['loop'], source_where + '.loop', origins, errors)
+            loop = self._render(scope, item['loop'], source_where + '.loop', origins, errors)
             if not isinstance(loop, list):
                 errors.append('%s.loop: %s must give a list (gave %s)'
                               % (source_where, item['loop'], type(loop).__name__))
                 continue
             body = {k: v for k, v in item.items() if k != 'loop'}
             for n, element in enumerate(loop):
-                looped = self._templar.copy_with_new_env(
-                    available_variables=dict(task_vars, **dict(variables, item=element, index=n)))
+                looped = _Scope(self, scope.task_vars, dict(scope.variables, item=element, index=n))
                 target = '%s[%d]' % (where, len(out))
                 origins[('item', target)] = '%s (item %d of its loop %s)' % (source_where, n, item['loop'].strip())
                 out.append(self._render(looped, body, target, origins, errors))
