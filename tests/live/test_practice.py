@@ -4,6 +4,7 @@
 own commands (not the practice file's), two students with different machines, a session in a terminal, and a
 lab that is not built (conftest.py makes the machines)."""
 
+import csv
 import ipaddress
 import json
 import os
@@ -142,3 +143,33 @@ def test_a_lab_that_is_not_built_is_named_with_its_playbook_and_nothing_is_grade
     assert 'lab netns_lab is not built as practice test 202 needs (live-a: `ip link show v-net-0' in run.stderr
     assert 'build it with ansible-playbook playbooks/netns-lab.yml -e netns_lab_stage=full' in run.stderr
     assert not (classroom.reports / 'practice-202.xml').exists()
+
+
+def test_the_graders_scoreboard_shows_the_practice_answers_in_the_students_row(classroom):
+    """playbooks/check.yml puts the practice answers cka-lab practice left in the reports folder on its page:
+    answers read from the student's machine (no `student:`) are in that machine's row, beside its checks."""
+    build(classroom)
+    answers = answers_of(classroom, 'live-a', DEFAULTS)
+    answers['bridge-address'] = '10.9.9.9/24'  # one answer wrong
+    practice = cka_lab('practice', '202', '-i', str(classroom.inventory), '--reports', str(classroom.reports),
+                       '--answers', write_answers(classroom, 'live-a.yml', answers, limit='live-a'))
+    assert practice.returncode == 1, practice.stdout + practice.stderr
+
+    graded = classroom.grade()
+
+    assert graded.rc == 0, graded
+    with open(classroom.reports / 'scoreboard.csv', encoding='utf-8') as handle:
+        rows = list(csv.DictReader(handle))
+    asked = [row for row in rows if row['check'] == 'practice 202']
+    assert {row['machine'] for row in asked} == {'live-a'}
+    assert sorted(row['outcome'] for row in asked) == ['failed'] + ['passed'] * (len(asked) - 1)
+    assert len(asked) == len(answers)
+    checks = [row for row in rows if row['check'] != 'practice 202']
+    assert checks and all(row['outcome'] == 'passed' and row['machine'] == 'live-a' for row in checks)
+    board = (classroom.reports / 'scoreboard.html').read_text()
+    assert 'practice 202' in board and 'bridge-address' in board
+
+    # Without them: the grader's checks alone.
+    alone = classroom.grade('-e', 'check_practice_reports=false')
+    assert alone.rc == 0, alone
+    assert 'practice 202' not in (classroom.reports / 'scoreboard.csv').read_text()

@@ -34,3 +34,20 @@ def test_a_usable_number_passes_the_check_and_the_run_goes_on(run_playbook, work
 
     assert 'Check the number of grading processes' not in run.failed_tasks('localhost'), run.explain()
     assert run.failed_tasks('localhost') == ['Require something to grade'], run.explain()
+
+
+@pytest.mark.parametrize('value', ['maybe', '2', 'ja'])
+def test_showing_the_practice_answers_takes_a_boolean(run_playbook, value):
+    run = run_playbook(PLAYBOOK, {'all': {}}, {'check_practice_reports': value})
+
+    assert run.failed_tasks('localhost') == ["Check whether to show the practice tests' answers"], run.explain()
+    assert ("check_practice_reports: '%s' is not a boolean; allowed: true" % value
+            in ' '.join(run.messages('localhost'))), run.explain()
+
+
+@pytest.mark.parametrize('value', ['false', 'true'])
+def test_a_boolean_passes_the_check_and_the_run_goes_on(run_playbook, value):
+    """The control: the run gets past the check, to the machines (none here)."""
+    run = run_playbook(PLAYBOOK, {'all': {}}, {'check_practice_reports': value, 'check_labs': 'netns_lab'})
+
+    assert run.failed_tasks('localhost') == ['Require something to grade'], run.explain()
