@@ -52,7 +52,7 @@ def _argv_words(machine):
 
 def _follow(path, scope):
     """The value `path` (`item[0].name`) names in `scope`, or _NOT_DIRECT when it is not plainly there."""
-    root = re.match(r'\w+', path).group(0)
+    root = path.split('.')[0].split('[')[0]
     if root not in scope:
         return _NOT_DIRECT
     value = scope[root]
@@ -87,20 +87,14 @@ def direct(text, scope):
     if whole:
         value = _follow(whole.group(1), scope)
         return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
-    if '\n' in text or '{%' in text or '{#' in text:
+    # Anything besides plain references (a filter, a statement, a comment) or on several lines: Jinja's.
+    if '\n' in text or any(mark in _REFERENCE.sub('', text) for mark in ('{{', '}}', '{%', '{#')):
         return _NOT_DIRECT
-    parts = []
-    end = 0
-    for found in _REFERENCE.finditer(text):
-        value = _follow(found.group(1), scope)
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return _NOT_DIRECT
-        parts += [text[end:found.start()], str(value)]
-        end = found.end()
-    rest = text[end:]
-    if '{{' in rest or '}}' in rest or any('{{' in part or '}}' in part for part in parts[::2]):
+    values = [_follow(path, scope) for path in _REFERENCE.findall(text)]
+    if any(isinstance(value, bool) or not isinstance(value, (str, int)) for value in values):
         return _NOT_DIRECT
-    return ''.join(parts) + rest
+    written = iter(values)
+    return _REFERENCE.sub(lambda _: str(next(written)), text)
 
 
 class _Scope:

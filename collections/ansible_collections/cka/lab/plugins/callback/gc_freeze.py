@@ -32,14 +32,15 @@ import os
 
 from ansible.plugins.callback import CallbackBase
 
-_REGISTERED = []
+_registered = False
 
 
 def _register():
     """The hook, once per process, whatever the number of times the plugin is loaded."""
-    if not _REGISTERED:
+    global _registered
+    if not _registered:
         os.register_at_fork(after_in_child=gc.freeze)
-        _REGISTERED.append(True)
+        _registered = True
 
 
 class CallbackModule(CallbackBase):
