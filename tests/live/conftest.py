@@ -40,6 +40,16 @@ def ansible(name):
     return shutil.which(name) or name
 
 
+def write_login(inventory):
+    """group_vars/local_lab_machines.yml of an inventory directory: root over SSH with the checkout's key."""
+    (inventory / 'group_vars').mkdir(parents=True, exist_ok=True)
+    (inventory / 'group_vars' / 'local_lab_machines.yml').write_text(yaml.safe_dump({
+        'ansible_user': 'root', 'ansible_python_interpreter': '/usr/bin/python3',
+        'ansible_ssh_private_key_file': str(KEY),
+        'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR',
+    }))
+
+
 class Run:
     """A finished command: rc, and its output with whitespace folded (messages wrap in Ansible's output)."""
 
@@ -70,11 +80,7 @@ class Classroom:
                                       for h in members}}
         (self.inventory / 'hosts.yml').write_text(yaml.safe_dump(
             {'all': {'children': {'local_lab_machines': {'children': hosts}}}}, sort_keys=False))
-        (self.inventory / 'group_vars' / 'local_lab_machines.yml').write_text(yaml.safe_dump({
-            'ansible_user': 'root', 'ansible_python_interpreter': '/usr/bin/python3',
-            'ansible_ssh_private_key_file': str(KEY),
-            'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR',
-        }))
+        write_login(self.inventory)
 
     @property
     def hosts(self):
@@ -150,6 +156,8 @@ def classroom(tmp_path, request):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'machines(groups): the lab groups of the test\'s machines, {group: [hosts]}')
+    config.addinivalue_line('markers', 'cluster: kubeadm clusters on local lab machines (the offline bundle; '
+                                       'scripts/test runs them after Molecule\'s weave_lab)')
 
 
 def report_json(path):

@@ -46,6 +46,30 @@ def test_a_labs_variables_that_name_machines_name_the_students_own():
     assert [n['pod_subnet'] for n in node['cni_lab_nodes']] == ['10.244.0.0/24', '10.244.1.0/24', '10.244.2.0/24']
 
 
+def test_each_student_gets_a_cluster_of_their_own_in_the_weave_lab():
+    machines, error = plan(2, ['weave_lab'], TEMPLATE, LABS, first_address=170)
+    by_host = {host: (student, groups, vars_) for host, student, groups, vars_ in machines}
+
+    assert error is None
+    assert list(by_host) == ['student01-controlplane', 'student01-node01', 'student01-node02',
+                             'student02-controlplane', 'student02-node01', 'student02-node02']
+    student, groups, node = by_host['student02-node01']
+    assert student == 'student02' and groups == ['kube_workers', 'weave_lab']
+    assert by_host['student02-controlplane'][1] == ['kube_control_plane', 'weave_lab']
+    assert node['weave_lab_nodes'] == ['student02-controlplane', 'student02-node01', 'student02-node02']
+    assert node['ansible_host'] == '10.213.0.174'
+    assert by_host['student01-node02'][2]['weave_lab_nodes'][0] == 'student01-controlplane'
+
+
+def test_a_lab_whose_nodes_are_not_an_empty_list_gets_no_list_of_nodes():
+    labs = dict(LABS, weave_lab=dict(LABS['weave_lab'], variables={'weave_lab_nodes': ['controlplane']}))
+    machines, _ = plan(1, ['weave_lab'], TEMPLATE, labs)
+    # A value naming the template's machines is renamed, as any lab variable that names machines.
+    assert {tuple(v['weave_lab_nodes']) for _, _, _, v in machines} == {('student01-controlplane',)}
+    labs = dict(LABS, netns_lab=dict(LABS['netns_lab'], variables={'netns_lab_nodes': 'x'}))
+    assert all('netns_lab_nodes' not in v for _, _, _, v in plan(1, ['netns_lab'], TEMPLATE, labs)[0])
+
+
 def test_thirty_students_are_named_with_two_digits_and_a_hundred_with_three():
     assert plan(30, ['netns_lab'], TEMPLATE, LABS, first_address=20)[0][-1][:2] == ('student30-netns-host',
                                                                                    'student30')
@@ -56,7 +80,6 @@ def test_thirty_students_are_named_with_two_digits_and_a_hundred_with_three():
     ((0, ['netns_lab']), 'students: 0 is not usable; allowed: a whole number 1-200'),
     ((True, ['netns_lab']), 'students: True is not usable'),
     ((2, ['nope_lab']), 'labs: nope_lab is not a lab of labs/; allowed: cni_lab,'),
-    ((2, ['weave_lab']), 'labs: weave_lab is built by its own playbook, one cluster per inventory'),
     ((60, ['cni_lab']), 'the classroom needs 180 addresses from .100 of 10.213.0.0/24 and they do not fit'),
 ])
 def test_a_room_that_cannot_be_made_is_refused_saying_why(args, error):
@@ -91,3 +114,12 @@ def test_every_machine_of_the_classroom_example_belongs_to_one_student():
                                 'kube_control_plane', 'kube_workers') for h in listed.get(group, {}).get('hosts', [])}
     assert sorted(owners) == sorted(machines)
     assert all(len(found) == 1 for found in owners.values()), owners
+    # Each student's cluster is theirs: weave_lab_nodes (labs/weave_lab.yml) on each of their nodes lists exactly
+    # their own machines of the weave lab, one of them a control plane.
+    weave = set(listed['kube_control_plane']['hosts'] + listed['kube_workers']['hosts'])
+    assert weave
+    for host in weave:
+        nodes = listed['_meta']['hostvars'][host]['weave_lab_nodes']
+        assert sorted(nodes) == sorted(h for h in weave if owners[h] == owners[host]), host
+        assert len([n for n in nodes if n in listed['kube_control_plane']['hosts']]) == 1, host
+    assert 'weave_lab_nodes' in yaml.safe_load((ROOT / 'labs' / 'weave_lab.yml').read_text())['variables']

@@ -19,8 +19,9 @@ description:
   - A lab variable whose value in the lab's file (C(labs/LAB.yml), C(variables)) names template machines (the CNI
     lab's C(cni_lab_nodes) and C(cni_lab_pods)) is set on each student's machines of that lab with the student's
     machine names, so each student's lab is their own.
-  - Only the labs the lab engine builds; the weave lab's roles take one cluster per inventory (a classroom of
-    clusters is one inventory per student).
+  - A lab variable C(LAB_nodes) whose default is an empty list (the weave lab's C(weave_lab_nodes), where empty
+    means every machine of the group, one cluster per inventory) is set on each student's machines of that lab to
+    that student's machines of the lab, so each student gets a kubeadm cluster of their own.
 options:
   plugin:
     description: The name of this plugin.
@@ -119,11 +120,6 @@ def plan(students, labs, template, lab_files, network='10.213.0.0/24', first_add
     unknown = [lab for lab in labs if lab not in lab_files]
     if unknown:
         return [], 'labs: %s is not a lab of labs/; allowed: %s' % (', '.join(unknown), ', '.join(sorted(lab_files)))
-    own = [lab for lab in labs if 'playbook' in lab_files[lab]]
-    if own:
-        return [], ('labs: %s is built by its own playbook, one cluster per inventory: give each student an '
-                    'inventory of their own; allowed here: %s'
-                    % (', '.join(own), ', '.join(sorted(k for k, v in lab_files.items() if 'playbook' not in v))))
     per_lab = {}
     for lab in labs:
         groups = {}
@@ -143,9 +139,11 @@ def plan(students, labs, template, lab_files, network='10.213.0.0/24', first_add
             groups = per_lab[lab]
             template_hosts = sorted({h for _, (_, hosts) in groups.items() for h in hosts})
             names = {h: '%s-%s' % (student, h) for h in template_hosts}
-            shared = {name: _renamed(value, names)
-                      for name, value in (lab_files[lab].get('variables') or {}).items()
+            variables = lab_files[lab].get('variables') or {}
+            shared = {name: _renamed(value, names) for name, value in variables.items()
                       if _names_a_machine(value, names)}
+            if variables.get(lab + '_nodes', None) == []:
+                shared[lab + '_nodes'] = [names[h] for h in template_hosts]
             for host in template_hosts:
                 member_of = sorted({group for group, (_, hosts) in groups.items() if host in hosts}
                                    | {parent for group, (parents, hosts) in groups.items() if host in hosts
