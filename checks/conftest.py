@@ -140,7 +140,16 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def peers(lab):
     """The machines of `lab`'s lab (itself included), for checks that cross machines (a pod on another node)."""
-    return [other for other in _LABS.values() if other.data.get("lab") == lab.data.get("lab")]
+    return peers_of(lab, _LABS.values())
+
+
+def peers_of(lab, labs):
+    """Of `labs`, the machines of `lab`'s lab: those its declaration names as its `peers` (each student's own,
+    in a classroom), else every one of the same lab."""
+    same = [other for other in labs if other.data.get("lab") == lab.data.get("lab")]
+    if "peers" in lab.data:
+        return [other for other in same if other.name in lab.data["peers"]]
+    return same
 
 
 @pytest.fixture

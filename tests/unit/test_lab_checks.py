@@ -101,3 +101,25 @@ def test_a_probe_failing_on_a_machine_not_set_up_as_the_lessons_host_says_so():
     assert 'arrives in namespace blue from 192.168.15.5' in message
     assert ("note: this machine is not set up as the lesson's host: net.bridge.bridge-nf-call-iptables is 1 here, "
             "0 on the lesson's host (`sysctl -w net.bridge.bridge-nf-call-iptables=0`)") in message
+
+
+_CONFTEST_SPEC = importlib.util.spec_from_file_location('checks_conftest_under_test', CHECKS.parent / 'conftest.py')
+checks_conftest = importlib.util.module_from_spec(_CONFTEST_SPEC)
+_CONFTEST_SPEC.loader.exec_module(checks_conftest)
+
+
+def test_checks_across_machines_look_only_at_the_students_own_machines_of_the_lab():
+    """A classroom grades two students' CNI labs at once: a pod-to-pod probe on student02's node finds the pod
+    on student02's other node, never student01's (the lab's `peers`); a lab without `peers`, every machine."""
+    def machine(host, lab, peers=None):
+        return checks_conftest.Lab(dict({'host': host, 'lab': lab}, **({'peers': peers} if peers else {})), None)
+
+    s1 = ['student01-cni-node01', 'student01-cni-node02']
+    s2 = ['student02-cni-node01', 'student02-cni-node02']
+    room = [machine(h, 'cni_lab', s1) for h in s1] + [machine(h, 'cni_lab', s2) for h in s2]
+    room += [machine('student02-lab', 'netns_lab')]
+
+    assert [m.name for m in checks_conftest.peers_of(room[2], room)] == s2
+    assert [m.name for m in checks_conftest.peers_of(room[0], room)] == s1
+    unmarked = [machine(h, 'cni_lab') for h in s1 + s2]
+    assert [m.name for m in checks_conftest.peers_of(unmarked[3], unmarked)] == s1 + s2

@@ -169,6 +169,7 @@ class ActionModule(ActionBase):
         machine = {kind: self._render_list(scope, items or [], 'machine.' + kind, origins, errors)
                    for kind, items in (source.get('machine') or {}).items()}
         probes = self._render_list(scope, source.get('probes') or [], 'probes', origins, errors)
+        peers = self._render(scope, source['peers'], 'peers', origins, errors) if 'peers' in source else None
         roles = self._render_list(scope, source.get('roles') or [], 'roles', origins, errors)
         if errors:
             return dict(result, failed=True, msg='Lab %s: %s' % (lab, '; '.join(errors)), errors=errors)
@@ -181,6 +182,8 @@ class ActionModule(ActionBase):
                      probes=probes)
         if roles:
             whole['roles'] = roles
+        if peers is not None:
+            whole['peers'] = peers
         errors = [self._explain(error, origins) for error in validate(whole)]
         if state not in ('present', 'absent'):
             errors.insert(0, "%s_state: '%s' is not a state; allowed: present, absent" % (lab, state))

@@ -61,6 +61,9 @@ SCHEMA = {
         'group': {'type': 'string', 'minLength': 1},
         'guide': {'type': 'string'},
         'nodes': {'type': 'boolean'},
+        # The machines this machine's lab spans (inventory hostnames, itself among them): a classroom's
+        # students each have their own; the checks that cross machines look only at these.
+        'peers': {'type': 'array', 'items': {'type': 'string', 'minLength': 1}, 'minItems': 1, 'uniqueItems': True},
         # A lab built by a playbook of its own (playbooks/NAME.yml) rather than by the engine: the weave lab.
         'playbook': {'type': 'string', 'pattern': r'^[a-z][a-z0-9-]*\.yml\Z'},
         # Its grader: a test file or folder under checks/ (default lab/test_lab.py, the engine's).
