@@ -40,16 +40,6 @@ def ansible(name):
     return shutil.which(name) or name
 
 
-def write_login(inventory):
-    """group_vars/local_lab_machines.yml of an inventory directory: root over SSH with the checkout's key."""
-    (inventory / 'group_vars').mkdir(parents=True, exist_ok=True)
-    (inventory / 'group_vars' / 'local_lab_machines.yml').write_text(yaml.safe_dump({
-        'ansible_user': 'root', 'ansible_python_interpreter': '/usr/bin/python3',
-        'ansible_ssh_private_key_file': str(KEY),
-        'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR',
-    }))
-
-
 class Run:
     """A finished command: rc, and its output with whitespace folded (messages wrap in Ansible's output)."""
 
@@ -80,7 +70,11 @@ class Classroom:
                                       for h in members}}
         (self.inventory / 'hosts.yml').write_text(yaml.safe_dump(
             {'all': {'children': {'local_lab_machines': {'children': hosts}}}}, sort_keys=False))
-        write_login(self.inventory)
+        (self.inventory / 'group_vars' / 'local_lab_machines.yml').write_text(yaml.safe_dump({
+            'ansible_user': 'root', 'ansible_python_interpreter': '/usr/bin/python3',
+            'ansible_ssh_private_key_file': str(KEY),
+            'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR',
+        }))
 
     @property
     def hosts(self):

@@ -1,7 +1,8 @@
 # Copyright (c) CKA networking labs maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""A classroom of kubeadm clusters in one inventory: two students, each with their own controlplane, node01 and
-node02 (cka.lab.classroom, labs/weave_lab.yml's weave_lab_nodes), built, graded and reset as an instructor does.
+"""A classroom of kubeadm clusters in one inventory: inventory/rehearsal-weave's two students, each with their own
+controlplane, node01 and node02 (cka.lab.classroom, labs/weave_lab.yml's weave_lab_nodes), built, graded, reset and
+rebuilt as an instructor does.
 
 Six local lab machines with the whole weave lab (about 13 GB of memory, 72 inotify instances): marked `cluster`,
 run by scripts/test after Molecule's weave_lab scenario has built or found the offline bundle
@@ -15,13 +16,13 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 
-from conftest import ROOT, SSH, Run, ansible, write_login
+from conftest import ROOT, SSH, Run, ansible
 
 pytestmark = pytest.mark.cluster
 
-# Addresses .170-.175 of the lab machines' network: apart from the other tests' machines.
+ROOM = ROOT / 'inventory' / 'rehearsal-weave'
+# The room's addresses: .170-.175 of the lab machines' network (its first_address).
 FIRST_ADDRESS = 170
 STUDENTS = {
     'student01': ['student01-controlplane', 'student01-node01', 'student01-node02'],
@@ -32,18 +33,10 @@ ADDRESS = {host: '10.213.0.%d' % (FIRST_ADDRESS + i)
 
 
 class Room:
-    """The classroom's inventory (the plugin's config beside the embedded default's group variables)."""
+    """The shipped room's inventory, run as an instructor runs it; reports in a folder of the test's."""
 
     def __init__(self, directory):
-        self.directory = directory
-        self.inventory = directory / 'inventory'
-        (self.inventory / 'group_vars').mkdir(parents=True)
-        (self.inventory / 'classroom.yml').write_text(yaml.safe_dump({
-            'plugin': 'cka.lab.classroom', 'students': len(STUDENTS), 'labs': ['weave_lab'],
-            'first_address': FIRST_ADDRESS, 'template': str(ROOT / 'inventory' / 'local' / 'hosts.yml'),
-            'labs_dir': str(ROOT / 'labs')}))
-        write_login(self.inventory)
-        shutil.copy(ROOT / 'inventory' / 'local' / 'group_vars' / 'weave_lab.yml', self.inventory / 'group_vars')
+        self.inventory = ROOM
         self.reports = directory / 'reports'
 
     def playbook(self, name, *args, timeout=3600):

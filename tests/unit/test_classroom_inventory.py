@@ -123,3 +123,16 @@ def test_every_machine_of_the_classroom_example_belongs_to_one_student():
         assert sorted(nodes) == sorted(h for h in weave if owners[h] == owners[host]), host
         assert len([n for n in nodes if n in listed['kube_control_plane']['hosts']]) == 1, host
     assert 'weave_lab_nodes' in yaml.safe_load((ROOT / 'labs' / 'weave_lab.yml').read_text())['variables']
+
+
+def test_the_weave_rehearsal_inventory_is_two_clusters_ansible_reads():
+    out = subprocess.run([str(pathlib.Path(sys.executable).parent / 'ansible-inventory'), '-i',
+                          str(ROOT / 'inventory' / 'rehearsal-weave'), '--list'], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    room = json.loads(out)
+    assert room['kube_control_plane']['hosts'] == ['student01-controlplane', 'student02-controlplane']
+    node = room['_meta']['hostvars']['student02-node02']
+    # ansible-inventory shows an inventory plugin's strings as {'__ansible_unsafe': ...}: never templated.
+    assert [name.get('__ansible_unsafe') if isinstance(name, dict) else name for name in node['weave_lab_nodes']] == [
+        'student02-controlplane', 'student02-node01', 'student02-node02']
+    assert node['ansible_host'] == '10.213.0.175' and node['k8s_node_install_source'] == 'bundle'
