@@ -19,6 +19,7 @@ machines in at most 4 times the time of one. Machines are removed at the end.
 Run from the checkout, after scripts/setup, as root:
   .venv/bin/python benchmarks/classroom.py --lab netns_lab --students 1,10,18
   .venv/bin/python benchmarks/classroom.py --lab cni_lab --students 1,3 --runs 1
+  .venv/bin/python benchmarks/classroom.py --lab weave_lab --students 1,2 --runs 1   # kubeadm clusters
   ANSIBLE_FORKS=5 .venv/bin/python benchmarks/classroom.py --students 10     # a setting's effect
 """
 import argparse
@@ -126,9 +127,10 @@ def main():
             (inventory / "group_vars").mkdir(parents=True)
             (inventory / "classroom.yml").write_text(ROOM.format(
                 students=students, lab=options.lab, template=ROOT / "inventory/local/hosts.yml", labs=ROOT / "labs"))
-            group_vars = (ROOT / "inventory/local/group_vars/local_lab_machines.yml").read_text()
-            (inventory / "group_vars" / "local_lab_machines.yml").write_text(
-                group_vars.replace("{{ inventory_dir }}/../../.lab/id_ed25519", str(ROOT / ".lab/id_ed25519")))
+            # inventory/local's group variables (the weave lab's among them), the key's path made absolute.
+            for source in (ROOT / "inventory/local/group_vars").glob("*.yml"):
+                (inventory / "group_vars" / source.name).write_text(source.read_text().replace(
+                    "{{ inventory_dir }}/../../.lab/id_ed25519", str(ROOT / ".lab/id_ed25519")))
             listed = json.loads(subprocess.run(
                 [str(ROOT / ".venv/bin/ansible-inventory"), "-i", str(inventory), "--list"], cwd=ROOT,
                 capture_output=True, text=True, check=True).stdout)
