@@ -127,14 +127,21 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    """One xdist group per machine: with `pytest -n N --dist loadgroup` (playbooks/check.yml grading a room)
-    each machine is graded by one worker, over the one SSH connection that worker keeps to it."""
+    """One xdist group per machine, or per set of peers for a lab that spans machines (a student's CNI nodes, a
+    student's cluster): with `pytest -n N --dist loadgroup` (playbooks/check.yml grading a room) each is graded
+    by one worker, over the SSH connections that worker keeps, and a cluster's probe pods are started and
+    removed by the one worker that uses them."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
         lab = getattr(getattr(item, "callspec", None), "params", {}).get("lab")
         if isinstance(lab, Lab):
-            item.add_marker(pytest.mark.xdist_group(lab.name))
+            item.add_marker(pytest.mark.xdist_group(grading_group(lab)))
+
+
+def grading_group(lab):
+    """The xdist group of `lab`'s checks: its peers together (their names joined), else the machine alone."""
+    return "+".join(sorted(lab.data["peers"])) if lab.data.get("peers") else lab.name
 
 
 @pytest.fixture

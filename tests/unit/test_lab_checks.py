@@ -123,3 +123,15 @@ def test_checks_across_machines_look_only_at_the_students_own_machines_of_the_la
     assert [m.name for m in checks_conftest.peers_of(room[0], room)] == s1
     unmarked = [machine(h, 'cni_lab') for h in s1 + s2]
     assert [m.name for m in checks_conftest.peers_of(unmarked[3], unmarked)] == s1 + s2
+
+
+def test_a_students_cluster_is_graded_by_one_worker_and_a_lone_machine_by_itself():
+    """The xdist group of a machine's checks: a lab with peers (a student's cluster) shares one, so one worker
+    starts and removes that cluster's probe pods; a machine without peers is its own group."""
+    def machine(host, lab, peers=None):
+        return checks_conftest.Lab(dict({'host': host, 'lab': lab}, **({'peers': peers} if peers else {})), None)
+
+    nodes = ['student02-node01', 'student02-controlplane', 'student02-node02']
+    groups = {checks_conftest.grading_group(machine(h, lab, nodes)) for h in nodes for lab in ('weave_lab', 'weave_net')}
+    assert groups == {'student02-controlplane+student02-node01+student02-node02'}
+    assert checks_conftest.grading_group(machine('student01-lab', 'netns_lab')) == 'student01-lab'
