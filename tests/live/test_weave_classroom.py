@@ -4,7 +4,7 @@
 controlplane, node01 and node02 (cka.lab.classroom, labs/weave_lab.yml's weave_lab_nodes), built, graded, reset and
 rebuilt as an instructor does.
 
-Six local lab machines with the whole weave lab (about 13 GB of memory, 72 inotify instances): marked `cluster`,
+Six local lab machines with the whole weave lab (about 10 GB of memory, 94 of root's 128 inotify instances): marked `cluster`,
 run by scripts/test after Molecule's weave_lab scenario has built or found the offline bundle
 (`pytest tests/live -m cluster`). The tests of this module run in order on one room.
 """
