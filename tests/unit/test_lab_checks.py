@@ -108,12 +108,14 @@ checks_conftest = importlib.util.module_from_spec(_CONFTEST_SPEC)
 _CONFTEST_SPEC.loader.exec_module(checks_conftest)
 
 
+def machine(host, lab, peers=None):
+    """A graded machine's export as checks/conftest.Lab holds it: its host, its lab and, when given, its peers."""
+    return checks_conftest.Lab(dict({'host': host, 'lab': lab}, **({'peers': peers} if peers else {})), None)
+
+
 def test_checks_across_machines_look_only_at_the_students_own_machines_of_the_lab():
     """A classroom grades two students' CNI labs at once: a pod-to-pod probe on student02's node finds the pod
     on student02's other node, never student01's (the lab's `peers`); a lab without `peers`, every machine."""
-    def machine(host, lab, peers=None):
-        return checks_conftest.Lab(dict({'host': host, 'lab': lab}, **({'peers': peers} if peers else {})), None)
-
     s1 = ['student01-cni-node01', 'student01-cni-node02']
     s2 = ['student02-cni-node01', 'student02-cni-node02']
     room = [machine(h, 'cni_lab', s1) for h in s1] + [machine(h, 'cni_lab', s2) for h in s2]
@@ -128,9 +130,6 @@ def test_checks_across_machines_look_only_at_the_students_own_machines_of_the_la
 def test_a_students_cluster_is_graded_by_one_worker_and_a_lone_machine_by_itself():
     """The xdist group of a machine's checks: a lab with peers (a student's cluster) shares one, so one worker
     starts and removes that cluster's probe pods; a machine without peers is its own group."""
-    def machine(host, lab, peers=None):
-        return checks_conftest.Lab(dict({'host': host, 'lab': lab}, **({'peers': peers} if peers else {})), None)
-
     nodes = ['student02-node01', 'student02-controlplane', 'student02-node02']
     groups = {checks_conftest.grading_group(machine(h, lab, nodes)) for h in nodes for lab in ('weave_lab', 'weave_net')}
     assert groups == {'student02-controlplane+student02-node01+student02-node02'}
