@@ -223,3 +223,31 @@ def test_valid_input_goes_on_to_make_the_local_lab_machine(tmp_path, ansible_env
     run = run_playbook(PLAYBOOK, LOCAL_INVENTORY, tmp_path, ansible_env, calls)
 
     assert any(call.startswith('ps ') for call in run.podman_calls), run.explain()
+
+
+ENGINE_LABS = sorted(path.stem for path in (ROOT / 'labs').glob('*.yml')
+                     if 'playbook' not in yaml.safe_load(path.read_text()))
+OWN_PLAYBOOK_LABS = sorted(path.stem for path in (ROOT / 'labs').glob('*.yml')
+                           if 'playbook' in yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.parametrize('extra, says', [
+    pytest.param([], 'lab_id is not set; allowed: ', id='no lab_id'),
+    pytest.param(['lab_id=nope_lab'], "lab_id: 'nope_lab' is not a lab of %s; allowed: " % (ROOT / 'labs'),
+                 id='a lab_id that names no lab'),
+])
+def test_lab_playbook_without_a_lab_names_the_labs_it_builds(tmp_path, ansible_env, podman_double, extra, says):
+    """playbooks/lab.yml without a lab of labs/ stops in its first check, before any machine: the message lists
+    the labs the engine builds, and those with a playbook of their own apart (the weave lab)."""
+    _, calls = podman_double
+    run = run_playbook('playbooks/lab.yml', INVENTORY, tmp_path, ansible_env, calls, *extra)
+    explain = run.explain()
+
+    assert run.rc != 0, explain
+    assert run.failed_tasks('localhost') == ['Require lab_id to name a lab of labs/ that the lab engine builds'], explain
+    assert ENGINE_LABS and OWN_PLAYBOOK_LABS, 'the labs of labs/ changed: this test needs one of each'
+    message = ' '.join(run.messages('localhost'))
+    assert says + ', '.join(ENGINE_LABS) + ' (-e lab_id=netns_lab)' in message, message
+    assert 'Built by playbooks of their own: ' + ', '.join(OWN_PLAYBOOK_LABS) in message, message
+    assert 'is undefined' not in run.stdout + run.stderr, explain
+    assert not run.reached_for_a_host() and run.podman_calls == [], explain
