@@ -10,11 +10,14 @@ in a validation task, names the variable and what it allows, ran no later task a
 made no podman call, touched nothing.
 """
 
+import json
 import re
+import subprocess
 
 import pytest
+import yaml
 
-from playbook_run import role_task_names
+from playbook_run import ROOT, ansible_binary, role_task_names
 
 PLAYBOOK = 'playbooks/machines.yml'
 CONTROLLER = 'localhost'  # the play runs on the controller and drives podman from there
@@ -26,6 +29,9 @@ UNIQUE_TASK = ADDRESS_TASK
 VALIDATION_TASKS = [re.escape(ARGUMENT_SPEC_TASK) + '.*'] + role_task_names('lab_machines', 'validate.yml')
 # Every playbook's first check (playbooks/preflight.yml): that Ansible read the checkout's ansible.cfg.
 VALIDATION_TASKS.append(re.escape("Require this checkout's ansible.cfg"))
+# machines.yml's own checks of --limit.
+VALIDATION_TASKS += [re.escape('Require --limit to name local lab machines'),
+                     re.escape('Require localhost in --limit, from where the machines are managed')]
 
 KEY = '/nonexistent/pytest-lab-machines/id_ed25519'  # never read: validation stops first
 
@@ -128,3 +134,73 @@ def test_machines_past_the_computers_inotify_limit_are_refused_before_any_is_mad
     assert '20 new lab machine(s) need about %d inotify instances of root' % (20 * limit) in message
     assert 'sysctl -w fs.inotify.max_user_instances=512' in message and 'Nothing was created.' in message
     assert [call.split()[0] for call in run.podman_calls] == ['ps'], run.explain()
+
+
+RUNNING = 'pytest-running'
+
+
+@pytest.mark.parametrize('rebuild, refused', [('notabool', True), ('true', False)],
+                         ids=['a mistyped value is refused', 'the control: true runs the role'])
+def test_lab_playbook_refuses_a_mistyped_image_rebuild_while_its_machines_run(run_playbook, podman_double, rebuild,
+                                                                              refused):
+    """playbooks/lab.yml asks only `podman ps` while its machines run and skips the role; a value of
+    lab_machines_image_rebuild that is not false still runs the role, whose argument check names it.
+    The control: `true` runs the role past that check (to the image, where the podman double fails)."""
+    bin_dir, calls = podman_double
+    running = json.dumps([{'Names': [RUNNING], 'State': 'running',
+                           'Labels': {'io.github.cka-lab.authorized-key': KEY + '.pub'}}])
+    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
+                                    'case "$1" in ps) echo \'%s\'; exit 0;; esac\nexit 125\n' % running)
+    inventory = {'all': {'children': {'local_lab_machines': {'children': {'netns_lab': {'hosts': dict(
+        [machine(RUNNING, '10.213.0.253')])}}}}}}
+    run = run_playbook('playbooks/netns-lab.yml', inventory, {'lab_machines_image_rebuild': rebuild})
+
+    assert run.rc != 0, run.explain()
+    assert [call.split()[0] for call in run.podman_calls][:1] == ['ps'], run.explain()
+    failed = run.failed_tasks(CONTROLLER)
+    assert len(failed) == 1, run.explain()
+    assert failed[0].startswith(ARGUMENT_SPEC_TASK) is refused, run.explain()
+    if refused:
+        assert any("'lab_machines_image_rebuild'" in message and "'notabool' is not a valid boolean" in message
+                   for message in run.messages(CONTROLLER)), run.explain()
+        assert [call.split()[0] for call in run.podman_calls] == ['ps'], run.explain()
+        assert not run.reached_for_a_host(), run.explain()
+
+
+def run_machines(ansible_env, tmp_path, inventory, *arguments):
+    inventory_file = tmp_path / 'inventory.yml'
+    inventory_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    completed = subprocess.run([ansible_binary('ansible-playbook'), '-i', str(inventory_file), PLAYBOOK, *arguments],
+                               cwd=ROOT, env=ansible_env, capture_output=True, text=True, timeout=300, check=False)
+    return completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize('limit, removed', [('pytest-one,localhost', ['pytest-one']),
+                                             (None, ['pytest-one', 'pytest-two'])],
+                         ids=['--limit one machine', 'the control: no --limit'])
+def test_machines_playbook_removes_only_the_machines_within_limit(ansible_env, podman_double, tmp_path, limit,
+                                                                  removed):
+    """`machines.yml -e lab_machines_state=absent --limit M,localhost` removes M, not every local machine."""
+    bin_dir, calls = podman_double
+    listed = json.dumps([{'Names': [name], 'State': 'running',
+                          'Labels': {'io.github.cka-lab.authorized-key': KEY + '.pub'}}
+                         for name in ('pytest-one', 'pytest-two')])
+    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
+                                    'case "$1" in ps) echo \'%s\'; exit 0;; esac\nexit 125\n' % listed)
+    room = machines(machine('pytest-one', '10.213.0.253'), machine('pytest-two', '10.213.0.254'))
+    output = run_machines(ansible_env, tmp_path, room, '-e', 'lab_machines_state=absent',
+                          *(['--limit', limit] if limit else []))
+    podman_calls = calls.read_text().splitlines() if calls.exists() else []
+    named = sorted({name for name in ('pytest-one', 'pytest-two')
+                    if any(name in call for call in podman_calls if not call.startswith('ps'))})
+
+    assert named == removed, output + '\n'.join(podman_calls)
+
+
+def test_machines_playbook_refuses_a_limit_without_localhost(ansible_env, podman_double, tmp_path):
+    _, calls = podman_double
+    output = run_machines(ansible_env, tmp_path, machines(machine('pytest-one', '10.213.0.253')),
+                          '-e', 'lab_machines_state=absent', '--limit', 'pytest-one')
+
+    assert "which --limit pytest-one leaves out: add it, e.g. --limit 'pytest-one,localhost'" in output, output
+    assert not calls.exists(), calls.read_text()
