@@ -114,3 +114,38 @@ def test_a_molecule_scenario_builds_the_lab(lab):
 def _children(platform):
     """Groups a platform is in through children_groups (Molecule's podman driver)."""
     return [group for groups in (platform.get('children') or {}).values() for group in groups]
+
+
+def machine_addresses():
+    """[(ansible_host, where)] of every local lab machine this checkout makes: those of inventory/local and
+    those of each Molecule scenario (its molecule.yml's inventory host_vars, or its host_vars/ files)."""
+    found = []
+    manager = InventoryManager(loader=DataLoader(), sources=[str(ROOT / 'inventory/local/hosts.yml')])
+    for host in manager.get_hosts():
+        if host.vars.get('ansible_host'):
+            found.append((str(host.vars['ansible_host']), 'inventory/local/hosts.yml (%s)' % host.name))
+    for scenario in sorted((ROOT / 'molecule').glob('*/molecule.yml')):
+        where = scenario.relative_to(ROOT)
+        host_vars = ((load(where).get('provisioner') or {}).get('inventory') or {}).get('host_vars') or {}
+        declared = host_vars.items() if isinstance(host_vars, dict) else []
+        declared = list(declared) + [(path.stem, load(path.relative_to(ROOT)))
+                                     for path in sorted((scenario.parent / 'host_vars').glob('*.yml'))]
+        for name, values in declared:
+            if (values or {}).get('ansible_host'):
+                found.append((str(values['ansible_host']), '%s (%s)' % (where, name)))
+    return found
+
+
+def test_each_local_lab_machine_has_an_address_of_its_own():
+    """A new lab's machines (in inventory/local and in its Molecule scenario) need free addresses of
+    10.213.0.0/24: two machines on one address would answer for each other."""
+    found = machine_addresses()
+    scenarios = {where.split(' ')[0] for _, where in found if where.startswith('molecule/')}
+    assert len(scenarios) == len(list((ROOT / 'molecule').glob('*/molecule.yml'))), (
+        'a Molecule scenario declares no machine address: %s' % sorted(scenarios))
+    holders = {}
+    for address, where in found:
+        holders.setdefault(address, []).append(where)
+    shared = sorted((address, where) for address, where in holders.items() if len(where) > 1)
+    assert not shared, '; '.join('%s is the ansible_host of %s: give each machine a free address'
+                                 % (address, ' and '.join(where)) for address, where in shared)
