@@ -204,3 +204,21 @@ def test_machines_playbook_refuses_a_limit_without_localhost(ansible_env, podman
 
     assert "which --limit pytest-one leaves out: add it, e.g. --limit 'pytest-one,localhost'" in output, output
     assert not calls.exists(), calls.read_text()
+
+
+@pytest.mark.parametrize('rebuild', ['false', 'no', 'False'])
+def test_machines_playbook_takes_a_boolean_typed_on_the_command_line(ansible_env, podman_double, tmp_path,
+                                                                     rebuild):
+    """`-e lab_machines_image_rebuild=false` arrives as a string: with every machine running, nothing is done
+    (ansible-core 2.19 refuses a string as a condition, so each condition on it must read it as a boolean)."""
+    bin_dir, calls = podman_double
+    listed = json.dumps([{'Names': ['pytest-one'], 'State': 'running',
+                          'Labels': {'io.github.cka-lab.authorized-key': KEY + '.pub'}}])
+    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
+                                    'case "$1" in ps) echo \'%s\'; exit 0;; esac\nexit 125\n' % listed)
+    output = run_machines(ansible_env, tmp_path, machines(machine('pytest-one', '10.213.0.253')),
+                          '-e', 'lab_machines_image_rebuild=%s' % rebuild)
+
+    assert 'was derived from value of type' not in output, output
+    assert '"failures": 0' in output and '"failures": 1' not in output, output
+    assert [call.split()[0] for call in calls.read_text().splitlines()] == ['ps'], output
