@@ -53,7 +53,8 @@ def run_playbook(tmp_path, ansible_env, podman_double):
     """Run `playbook` (relative to the checkout) with `inventory` (a dict) and `extra_vars` (a dict)."""
     _, calls = podman_double
 
-    def run(playbook, inventory, extra_vars=None):
+    def run(playbook, inventory, extra_vars=None, options=()):
+        """`options`: more ansible-playbook arguments as typed (--limit M, -e NAME=VALUE)."""
         inventory_file = tmp_path / 'inventory.yml'
         inventory_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
         command = [ansible_binary('ansible-playbook'), '-i', str(inventory_file), playbook]
@@ -61,6 +62,7 @@ def run_playbook(tmp_path, ansible_env, podman_double):
             vars_file = tmp_path / 'extra-vars.json'
             vars_file.write_text(json.dumps(extra_vars))
             command += ['-e', '@%s' % vars_file]
+        command += list(options)
         completed = subprocess.run(command, cwd=ROOT, env=ansible_env, capture_output=True, text=True,
                                    timeout=300, check=False)
         podman_calls = calls.read_text().splitlines() if calls.exists() else []

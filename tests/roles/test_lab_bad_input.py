@@ -225,10 +225,9 @@ def test_valid_input_goes_on_to_make_the_local_lab_machine(tmp_path, ansible_env
     assert any(call.startswith('ps ') for call in run.podman_calls), run.explain()
 
 
-ENGINE_LABS = sorted(path.stem for path in (ROOT / 'labs').glob('*.yml')
-                     if 'playbook' not in yaml.safe_load(path.read_text()))
-OWN_PLAYBOOK_LABS = sorted(path.stem for path in (ROOT / 'labs').glob('*.yml')
-                           if 'playbook' in yaml.safe_load(path.read_text()))
+LAB_FILES = {path.stem: yaml.safe_load(path.read_text()) for path in sorted((ROOT / 'labs').glob('*.yml'))}
+ENGINE_LABS = [lab for lab, source in LAB_FILES.items() if 'playbook' not in source]
+OWN_PLAYBOOK_LABS = [lab for lab, source in LAB_FILES.items() if 'playbook' in source]
 
 
 @pytest.mark.parametrize('extra, says', [
@@ -245,7 +244,7 @@ def test_lab_playbook_without_a_lab_names_the_labs_it_builds(tmp_path, ansible_e
 
     assert run.rc != 0, explain
     assert run.failed_tasks('localhost') == ['Require lab_id to name a lab of labs/ that the lab engine builds'], explain
-    assert ENGINE_LABS and OWN_PLAYBOOK_LABS, 'the labs of labs/ changed: this test needs one of each'
+    assert ENGINE_LABS and OWN_PLAYBOOK_LABS, 'labs/ changed: this test needs one lab of each kind'
     message = ' '.join(run.messages('localhost'))
     assert says + ', '.join(ENGINE_LABS) + ' (-e lab_id=netns_lab)' in message, message
     assert 'Built by playbooks of their own: ' + ', '.join(OWN_PLAYBOOK_LABS) in message, message

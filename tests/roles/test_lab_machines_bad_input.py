@@ -12,12 +12,10 @@ made no podman call, touched nothing.
 
 import json
 import re
-import subprocess
 
 import pytest
-import yaml
 
-from playbook_run import ROOT, ansible_binary, role_task_names
+from playbook_run import role_task_names
 
 PLAYBOOK = 'playbooks/machines.yml'
 CONTROLLER = 'localhost'  # the play runs on the controller and drives podman from there
@@ -46,6 +44,14 @@ def machine(name, address, key=KEY):
     if key is not None:
         host_vars['ansible_ssh_private_key_file'] = key
     return name, host_vars
+
+
+def podman_lists(bin_dir, *running):
+    """The podman double answers `ps` with `running` as this checkout's running machines, and fails the rest."""
+    listed = json.dumps([{'Names': [name], 'State': 'running',
+                          'Labels': {'io.github.cka-lab.authorized-key': KEY + '.pub'}} for name in running])
+    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
+                                    'case "$1" in ps) echo \'%s\'; exit 0;; esac\nexit 125\n' % listed)
 
 
 def is_validation_task(name):
@@ -120,8 +126,7 @@ def test_machines_past_the_computers_inotify_limit_are_refused_before_any_is_mad
     """With no machine running yet (the double lists none), twenty new machines at an inflated cost each would
     pass root's fs.inotify.max_user_instances: refused in one message, and podman asked nothing but `ps`."""
     bin_dir, calls = podman_double
-    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
-                                    'case "$1" in ps) echo "[]"; exit 0;; esac\nexit 125\n')
+    podman_lists(bin_dir)
     room = machines(*(machine('pytest-room-%02d' % n, '10.213.0.%d' % (200 + n)) for n in range(20)))
     with open('/proc/sys/fs/inotify/max_user_instances') as handle:
         limit = int(handle.read())
@@ -147,10 +152,7 @@ def test_lab_playbook_refuses_a_mistyped_image_rebuild_while_its_machines_run(ru
     lab_machines_image_rebuild that is not false still runs the role, whose argument check names it.
     The control: `true` runs the role past that check (to the image, where the podman double fails)."""
     bin_dir, calls = podman_double
-    running = json.dumps([{'Names': [RUNNING], 'State': 'running',
-                           'Labels': {'io.github.cka-lab.authorized-key': KEY + '.pub'}}])
-    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
-                                    'case "$1" in ps) echo \'%s\'; exit 0;; esac\nexit 125\n' % running)
+    podman_lists(bin_dir, RUNNING)
     inventory = {'all': {'children': {'local_lab_machines': {'children': {'netns_lab': {'hosts': dict(
         [machine(RUNNING, '10.213.0.253')])}}}}}}
     run = run_playbook('playbooks/netns-lab.yml', inventory, {'lab_machines_image_rebuild': rebuild})
@@ -167,58 +169,38 @@ def test_lab_playbook_refuses_a_mistyped_image_rebuild_while_its_machines_run(ru
         assert not run.reached_for_a_host(), run.explain()
 
 
-def run_machines(ansible_env, tmp_path, inventory, *arguments):
-    inventory_file = tmp_path / 'inventory.yml'
-    inventory_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
-    completed = subprocess.run([ansible_binary('ansible-playbook'), '-i', str(inventory_file), PLAYBOOK, *arguments],
-                               cwd=ROOT, env=ansible_env, capture_output=True, text=True, timeout=300, check=False)
-    return completed.stdout + completed.stderr
-
-
 @pytest.mark.parametrize('limit, removed', [('pytest-one,localhost', ['pytest-one']),
                                              (None, ['pytest-one', 'pytest-two'])],
                          ids=['--limit one machine', 'the control: no --limit'])
-def test_machines_playbook_removes_only_the_machines_within_limit(ansible_env, podman_double, tmp_path, limit,
-                                                                  removed):
+def test_machines_playbook_removes_only_the_machines_within_limit(run_playbook, podman_double, limit, removed):
     """`machines.yml -e lab_machines_state=absent --limit M,localhost` removes M, not every local machine."""
-    bin_dir, calls = podman_double
-    listed = json.dumps([{'Names': [name], 'State': 'running',
-                          'Labels': {'io.github.cka-lab.authorized-key': KEY + '.pub'}}
-                         for name in ('pytest-one', 'pytest-two')])
-    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
-                                    'case "$1" in ps) echo \'%s\'; exit 0;; esac\nexit 125\n' % listed)
+    podman_lists(podman_double[0], 'pytest-one', 'pytest-two')
     room = machines(machine('pytest-one', '10.213.0.253'), machine('pytest-two', '10.213.0.254'))
-    output = run_machines(ansible_env, tmp_path, room, '-e', 'lab_machines_state=absent',
-                          *(['--limit', limit] if limit else []))
-    podman_calls = calls.read_text().splitlines() if calls.exists() else []
+    limited = ['--limit', limit] if limit else []
+    run = run_playbook(PLAYBOOK, room, options=['-e', 'lab_machines_state=absent', *limited])
     named = sorted({name for name in ('pytest-one', 'pytest-two')
-                    if any(name in call for call in podman_calls if not call.startswith('ps'))})
+                    if any(name in call for call in run.podman_calls if not call.startswith('ps'))})
 
-    assert named == removed, output + '\n'.join(podman_calls)
+    assert named == removed, run.output + '\n'.join(run.podman_calls)
 
 
-def test_machines_playbook_refuses_a_limit_without_localhost(ansible_env, podman_double, tmp_path):
-    _, calls = podman_double
-    output = run_machines(ansible_env, tmp_path, machines(machine('pytest-one', '10.213.0.253')),
-                          '-e', 'lab_machines_state=absent', '--limit', 'pytest-one')
+def test_machines_playbook_refuses_a_limit_without_localhost(run_playbook):
+    run = run_playbook(PLAYBOOK, machines(machine('pytest-one', '10.213.0.253')),
+                       options=['-e', 'lab_machines_state=absent', '--limit', 'pytest-one'])
 
-    assert "which --limit pytest-one leaves out: add it, e.g. --limit 'pytest-one,localhost'" in output, output
-    assert not calls.exists(), calls.read_text()
+    assert "which --limit pytest-one leaves out: add it, e.g. --limit 'pytest-one,localhost'" in run.output, run.output
+    assert run.podman_calls == [], run.podman_calls
 
 
 @pytest.mark.parametrize('rebuild', ['false', 'no', 'False'])
-def test_machines_playbook_takes_a_boolean_typed_on_the_command_line(ansible_env, podman_double, tmp_path,
-                                                                     rebuild):
+def test_machines_playbook_takes_a_boolean_typed_on_the_command_line(run_playbook, podman_double, rebuild):
     """`-e lab_machines_image_rebuild=false` arrives as a string: with every machine running, nothing is done
     (ansible-core 2.19 refuses a string as a condition, so each condition on it must read it as a boolean)."""
-    bin_dir, calls = podman_double
-    listed = json.dumps([{'Names': ['pytest-one'], 'State': 'running',
-                          'Labels': {'io.github.cka-lab.authorized-key': KEY + '.pub'}}])
-    (bin_dir / 'podman').write_text('#!/bin/sh\nprintf \'%%s\\n\' "$*" >> "$PODMAN_DOUBLE_CALLS"\n'
-                                    'case "$1" in ps) echo \'%s\'; exit 0;; esac\nexit 125\n' % listed)
-    output = run_machines(ansible_env, tmp_path, machines(machine('pytest-one', '10.213.0.253')),
-                          '-e', 'lab_machines_image_rebuild=%s' % rebuild)
+    podman_lists(podman_double[0], 'pytest-one')
+    run = run_playbook(PLAYBOOK, machines(machine('pytest-one', '10.213.0.253')),
+                       options=['-e', 'lab_machines_image_rebuild=%s' % rebuild])
+    output = run.output
 
     assert 'was derived from value of type' not in output, output
     assert '"failures": 0' in output and '"failures": 1' not in output, output
-    assert [call.split()[0] for call in calls.read_text().splitlines()] == ['ps'], output
+    assert [call.split()[0] for call in run.podman_calls] == ['ps'], output
